@@ -1,0 +1,263 @@
+"""The ARC layer (paper Eqs. 2–7, SPEC §1): a convolution computed part by part from an evolving input state."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+POOLS = ("max", "mean")
+ARU_ACTS = ("relu", "leaky_relu")
+
+
+def channel_map(weight: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """`(W ⋆ Y)[b, o, h, w] = Σ_k W[o, k] Y[b, k, h, w]`: a bias-free 1×1 map, `W` is `[C_to, C_from]`."""
+    return F.conv2d(y, weight[:, :, None, None])
+
+
+def resize_nearest(y: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """`U`: nearest resize to `size`, `U(y)[…, h, w] = y[…, ⌊h·H'/H⌋, ⌊w·W'/W⌋]`; the identity at equal size."""
+    return y if tuple(y.shape[-2:]) == tuple(size) else F.interpolate(y, size=size, mode="nearest")
+
+
+def _repeat_counts(out_len: int, in_len: int, device) -> torch.Tensor:
+    """How many times `U` copies each of `in_len` positions when resizing to `out_len`."""
+    index = torch.arange(out_len, device=device) * in_len // out_len
+    return torch.bincount(index, minlength=in_len)
+
+
+def pool_space(y: torch.Tensor, pool: str, size: tuple[int, int]) -> torch.Tensor:
+    """`PoolS(U(y))` → `[N·T, c, 1, 1]`, without materialising `U(y)`.
+
+    Max over `U(y)` is max over `y` (every pixel is copied at least once). Mean over `U(y)` weights each
+    pixel by its copy count; the weights are uniform (a plain mean) when the sizes are integer multiples.
+    """
+    if pool == "max":
+        return y.amax(dim=(2, 3), keepdim=True)
+    H, W = size
+    h, w = y.shape[-2:]
+    if H % h == 0 and W % w == 0:
+        return y.mean(dim=(2, 3), keepdim=True)
+    counts = _repeat_counts(H, h, y.device)[:, None] * _repeat_counts(W, w, y.device)[None, :]
+    return (y * counts.to(y.dtype)).sum(dim=(2, 3), keepdim=True) / (H * W)
+
+
+def pool_time(y: torch.Tensor, pool: str, num_segments: int) -> torch.Tensor:
+    """`PoolT(y)`: over the `T` frames of each clip at every position, `[N·T, c, h, w]` → `[N, c, h, w]`.
+
+    `U` is spatial, so `PoolT(U(y)) = U(PoolT(y))` for both max and mean.
+    """
+    clips = y.view(-1, num_segments, *y.shape[1:])
+    return clips.amax(dim=1) if pool == "max" else clips.mean(dim=1)
+
+
+def broadcast_frames(per_clip: torch.Tensor, num_segments: int) -> torch.Tensor:
+    """`[N, C, H, W]` → `[N·T, C, H, W]`: a clip-level map repeated for each of its `T` frames (a view)."""
+    N, C, H, W = per_clip.shape
+    return per_clip[:, None].expand(N, num_segments, C, H, W).reshape(N * num_segments, C, H, W)
+
+
+class ARCConv2d(nn.Module):
+    """Adaptive Recursive Circle around a conv (→ BatchNorm → activation): `Y = Concat(Y_1, …, Y_n)`.
+
+    Input `[N·T, Cin, H, W]` (TSM layout, `T = num_segments`), output `[N·T, Cout, H', W']`.
+    Part `i` computes `Y_i = f_i(Z_i)` on channels `[(i-1)c, i·c)`, `c = Cout / n`, where `f_i` is the conv
+    (and the absorbed `norm`, `act`) restricted to those channels, and the state evolves as (Eqs. 5–7)::
+
+        E   = X0 + We ⋆ X0
+        A_i = Σ_{j<i} Wa_j ⋆ (PoolS(U(Y_j)) ⊕ PoolT(U(Y_j)))
+        F_i = Σ_{j<i} Wf_j ⋆ U(Y_j)
+        Z_i = σ(σ(E + A_i) + F_i),   Z_1 = X0
+
+    Parameters (the canonical layout shared with `reference/`): `weight [Cout, Cin, K, K]`, `bias [Cout]`
+    or None, `embed [Cin, Cin]`, `fuse [n-1, Cin, c]`, `attend [n-1, Cin, c]` (None when `n == 1`).
+
+    Initialisation: the ARU maps start at zero, so `Z_i = σ(σ(X0))`; on non-negative input (the output of
+    a ReLU, as in every ResNet block) the layer then computes exactly the wrapped conv. On signed input it
+    does not: `σ` clips the negative part of `X0` for parts `i ≥ 2`.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        bias: bool = True,
+        *,
+        n: int = 4,
+        num_segments: int = 8,
+        norm: nn.BatchNorm2d | None = None,
+        act: nn.Module | None = None,
+        pool: str = "max",
+        aru_act: str = "relu",
+    ):
+        super().__init__()
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"ARCConv2d: n (the number of recursive steps) must be an integer >= 1, got {n!r}")
+        if out_channels % n:
+            raise ValueError(f"ARCConv2d: out_channels={out_channels} is not divisible by n={n}")
+        if not isinstance(num_segments, int) or num_segments < 1:
+            raise ValueError(f"ARCConv2d: num_segments must be an integer >= 1, got {num_segments!r}")
+        if pool not in POOLS:
+            raise ValueError(f"ARCConv2d: pool must be one of {POOLS}, got {pool!r}")
+        if aru_act not in ARU_ACTS:
+            raise ValueError(f"ARCConv2d: aru_act must be one of {ARU_ACTS}, got {aru_act!r}")
+        if norm is not None:
+            if not isinstance(norm, nn.BatchNorm2d):
+                raise TypeError(f"ARCConv2d: norm must be a BatchNorm2d (per-channel), got {type(norm).__name__}")
+            if norm.num_features != out_channels:
+                raise ValueError(f"ARCConv2d: norm has {norm.num_features} features, the conv has {out_channels}")
+        pair = nn.modules.utils._pair
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = pair(kernel_size)
+        self.stride, self.dilation = pair(stride), pair(dilation)
+        self.padding = padding if isinstance(padding, str) else pair(padding)
+        self.n, self.num_segments, self.pool, self.aru_act = n, num_segments, pool, aru_act
+        self.norm, self.act = norm, act
+
+        c = out_channels // n
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, *self.kernel_size))
+        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
+        if n > 1:
+            self.embed = nn.Parameter(torch.empty(in_channels, in_channels))
+            self.fuse = nn.Parameter(torch.empty(n - 1, in_channels, c))
+            self.attend = nn.Parameter(torch.empty(n - 1, in_channels, c))
+        else:
+            self.register_parameter("embed", None)
+            self.register_parameter("fuse", None)
+            self.register_parameter("attend", None)
+        self.reset_parameters()
+
+    @classmethod
+    def from_conv(
+        cls,
+        conv: nn.Conv2d,
+        n: int = 4,
+        num_segments: int = 8,
+        norm: nn.BatchNorm2d | None = None,
+        act: nn.Module | None = None,
+        pool: str = "max",
+        aru_act: str = "relu",
+    ) -> ARCConv2d:
+        """Wrap an existing conv (sharing its `weight`/`bias` tensors) and the `norm`/`act` that follow it."""
+        if not isinstance(conv, nn.Conv2d):
+            raise TypeError(f"ARCConv2d.from_conv expects an nn.Conv2d, got {type(conv).__name__}")
+        if conv.groups != 1:
+            raise ValueError(
+                f"ARCConv2d needs full input-output connections (groups=1); this conv has groups={conv.groups}"
+            )
+        if conv.padding_mode != "zeros":
+            raise ValueError(f"ARCConv2d supports padding_mode='zeros' only, got {conv.padding_mode!r}")
+        layer = cls(
+            conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
+            conv.bias is not None, n=n, num_segments=num_segments, norm=norm, act=act, pool=pool, aru_act=aru_act,
+        )
+        layer.weight = conv.weight
+        layer.bias = conv.bias
+        return layer.to(device=conv.weight.device, dtype=conv.weight.dtype)
+
+    def reset_parameters(self) -> None:
+        """Conv as `nn.Conv2d` initialises it; the ARU maps (`embed`, `fuse`, `attend`) at zero = the wrapped layer."""
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.weight[0].numel())
+            nn.init.uniform_(self.bias, -bound, bound)
+        self.reset_aru()
+
+    def reset_aru(self) -> None:
+        """Zero the ARU maps (keeps the conv): the layer becomes its feed-forward twin on non-negative input."""
+        for p in (self.embed, self.fuse, self.attend):
+            if p is not None:
+                nn.init.zeros_(p)
+
+    def extra_repr(self) -> str:
+        s = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"padding={self.padding}, dilation={self.dilation}, bias={self.bias is not None}, "
+            f"n={self.n}, num_segments={self.num_segments}"
+        )
+        if self.n > 1:
+            s += f", pool={self.pool!r}, aru_act={self.aru_act!r}"
+        return s
+
+    # -- the forward path f_i: conv → norm → act on channel slice i --------------------------------------
+
+    def _sigma(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x) if self.aru_act == "relu" else F.leaky_relu(x, 0.01)
+
+    def _norm_factor(self) -> float | None:
+        """BatchNorm's running-average factor for this forward (counted once, not once per part)."""
+        norm = self.norm
+        if not (norm.training and norm.track_running_stats):
+            return 0.0 if norm.momentum is None else norm.momentum
+        norm.num_batches_tracked.add_(1)
+        return 1.0 / float(norm.num_batches_tracked) if norm.momentum is None else norm.momentum
+
+    def _part(self, z: torch.Tensor, i: int, factor: float | None) -> torch.Tensor:
+        """`Y_i = f_i(Z_i)`: the conv, norm and act of output channels `[i·c, (i+1)·c)`."""
+        c = self.out_channels // self.n
+        part = slice(i * c, (i + 1) * c)
+        bias = None if self.bias is None else self.bias[part]
+        y = F.conv2d(z, self.weight[part], bias, self.stride, self.padding, self.dilation)
+        if self.norm is not None:
+            norm = self.norm
+            use_batch_stats = norm.training or norm.running_mean is None
+            track = not norm.training or norm.track_running_stats
+            y = F.batch_norm(
+                y,
+                norm.running_mean[part] if track and norm.running_mean is not None else None,
+                norm.running_var[part] if track and norm.running_var is not None else None,
+                None if norm.weight is None else norm.weight[part],
+                None if norm.bias is None else norm.bias[part],
+                use_batch_stats, factor, norm.eps,
+            )
+        if self.act is not None:
+            y = self.act(y)
+        return y
+
+    # -- the recursion -----------------------------------------------------------------------------------
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._recurse(x, None)
+
+    def trace(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, list[torch.Tensor]]]:
+        """Forward that also returns, per step, the state `Z_i` and the attention map `A_i` (paper Figs. 3, 6)."""
+        record: dict[str, list[torch.Tensor]] = {"state": [], "attention": []}
+        return self._recurse(x, record), record
+
+    def _recurse(self, x: torch.Tensor, record: dict | None) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"ARCConv2d expects input [N*T, {self.in_channels}, H, W], got {list(x.shape)}")
+        T = self.num_segments
+        if x.shape[0] % T:
+            raise ValueError(
+                f"ARCConv2d: batch {x.shape[0]} is not a multiple of num_segments={T} (input is [N*T, C, H, W])"
+            )
+        factor = self._norm_factor() if self.norm is not None else None
+        size = tuple(x.shape[-2:])
+        z = x
+        ys = [self._part(z, 0, factor)]
+        if record is not None:
+            record["state"].append(z)
+        if self.n == 1:
+            return ys[0]
+
+        state = x + channel_map(self.embed, x)
+        fused = attend_space = attend_time = 0
+        for i in range(1, self.n):
+            y = ys[-1]
+            fused = fused + channel_map(self.fuse[i - 1], y)
+            attend_space = attend_space + channel_map(self.attend[i - 1], pool_space(y, self.pool, size))
+            attend_time = attend_time + channel_map(self.attend[i - 1], pool_time(y, self.pool, T))
+            attention = attend_space + broadcast_frames(resize_nearest(attend_time, size), T)
+            z = self._sigma(self._sigma(state + attention) + resize_nearest(fused, size))
+            ys.append(self._part(z, i, factor))
+            if record is not None:
+                record["state"].append(z)
+                record["attention"].append(attention)
+        return torch.cat(ys, dim=1)

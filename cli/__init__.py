@@ -1,0 +1,1 @@
+"""The `arc` command line: thin click wrappers over the `arc` library."""

@@ -1,0 +1,44 @@
+"""`arc` — entry point. Sub-commands live one per module in `cli/` and load lazily,
+so `arc --help` answers without importing torch."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# command name -> (module, attribute, one-line help)
+COMMANDS = {
+    "train": ("cli.train", "train", "Train ARC-TSM / TSM on a dataset (the paper's recipe by default)."),
+    "eval": ("cli.evaluate", "eval_cmd", "Evaluate a checkpoint: top-1/5, mean class accuracy, confusion."),
+    "predict": ("cli.predict", "predict", "Top-5 classes for one video file or frame folder."),
+    "overhead": ("cli.overhead", "overhead", "FLOPs / parameters / memory of ARC: paper formulas vs measured."),
+    "data": ("cli.data", "data", "Dataset tools: write the synthetic dataset, check a data root."),
+    "bench": ("cli.bench", "bench", "Benchmarks that print their figures (layer, reference, training)."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[name]
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="arc-action")
+def cli():
+    """ARC: Adaptive Recursive Circle for fine-grained action recognition."""
+
+
+if __name__ == "__main__":
+    cli()
