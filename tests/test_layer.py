@@ -1,0 +1,171 @@
+"""ARCConv2d against SPEC §1: zero-init equivalence, the literal definition, gradients, errors."""
+
+import copy
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from arc import ARCConv2d
+
+T = 3
+
+
+def random_layer(cin, cout, stride, bias, pool="max", aru_act="relu", n=4, with_norm=False, aru_std=0.0, seed=0):
+    """A random conv (+ BN + ReLU), its untouched twin, and an ARC layer built from a copy of it."""
+    torch.manual_seed(seed)
+    conv = nn.Conv2d(cin, cout, 3, stride, 1, bias=bias).double()
+    norm = act = None
+    if with_norm:
+        norm = nn.BatchNorm2d(cout).double()
+        with torch.no_grad():
+            norm.weight.uniform_(0.5, 1.5)
+            norm.bias.uniform_(-0.5, 0.5)
+            norm.running_mean.uniform_(-0.2, 0.2)
+            norm.running_var.uniform_(0.5, 2)
+        act = nn.ReLU()
+    twin = nn.Sequential(*[m for m in (copy.deepcopy(conv), copy.deepcopy(norm), act) if m is not None])
+    layer = ARCConv2d.from_conv(conv, n=n, num_segments=T, norm=norm, act=act, pool=pool, aru_act=aru_act)
+    if aru_std:
+        with torch.no_grad():
+            for p in (layer.embed, layer.fuse, layer.attend):
+                p.normal_(0, aru_std)
+    return layer, twin
+
+
+def literal_arc(layer: ARCConv2d, x: torch.Tensor) -> torch.Tensor:
+    """SPEC §1 written out literally: U(Y_j) materialised, pooled at full size, maps applied to full-size tensors."""
+    n, c, size = layer.n, layer.out_channels // layer.n, x.shape[-2:]
+    sigma = F.relu if layer.aru_act == "relu" else (lambda v: F.leaky_relu(v, 0.01))
+
+    def f(z, i):
+        part = slice(i * c, (i + 1) * c)
+        bias = None if layer.bias is None else layer.bias[part]
+        return F.conv2d(z, layer.weight[part], bias, layer.stride, layer.padding, layer.dilation)
+
+    def star(w, y):
+        return torch.einsum("ok,bkhw->bohw", w, y)
+
+    def pool_s(u):
+        return u.amax((2, 3), keepdim=True) if layer.pool == "max" else u.mean((2, 3), keepdim=True)
+
+    def pool_t(u):
+        clips = u.view(-1, T, *u.shape[1:])
+        pooled = clips.amax(1, keepdim=True) if layer.pool == "max" else clips.mean(1, keepdim=True)
+        return pooled.expand_as(clips).reshape(u.shape)
+
+    ys = [f(x, 0)]
+    E = x + star(layer.embed, x)
+    for i in range(1, n):
+        us = [F.interpolate(y, size=size, mode="nearest") for y in ys]
+        A = sum(star(layer.attend[j], pool_s(u) + pool_t(u)) for j, u in enumerate(us))
+        Fu = sum(star(layer.fuse[j], u) for j, u in enumerate(us))
+        ys.append(f(sigma(sigma(E + A) + Fu), i))
+    return torch.cat(ys, 1)
+
+
+CASES = list(itertools.product([1, 2], [True, False], ["max", "mean"], ["relu", "leaky_relu"]))
+
+
+@pytest.mark.parametrize("stride,bias,pool,aru_act", CASES)
+@pytest.mark.parametrize("with_norm", [False, True])
+@pytest.mark.parametrize("train", [True, False])
+def test_zero_init_equals_wrapped_conv_on_nonnegative_input(stride, bias, pool, aru_act, with_norm, train):
+    layer, twin = random_layer(8, 12, stride, bias, pool, aru_act, with_norm=with_norm)
+    layer.train(train)
+    twin.train(train)
+    x = torch.rand(2 * T, 8, 7, 7, dtype=torch.float64)
+    for _ in range(2):  # twice: the running statistics must follow the twin's step for step
+        torch.testing.assert_close(layer(x), twin(x), rtol=1e-12, atol=1e-12)
+    if with_norm:
+        for name in ("running_mean", "running_var", "num_batches_tracked"):
+            torch.testing.assert_close(getattr(layer.norm, name), getattr(twin[1], name), rtol=1e-12, atol=1e-12)
+        if train:
+            assert not torch.allclose(layer.norm.running_mean, torch.zeros(12, dtype=torch.float64))
+            assert int(layer.norm.num_batches_tracked) == 2
+
+
+@pytest.mark.parametrize("aru_act", ["relu", "leaky_relu"])
+def test_zero_init_differs_on_signed_input(aru_act):
+    layer, twin = random_layer(8, 12, 1, True, aru_act=aru_act)
+    x = torch.randn(2 * T, 8, 6, 6, dtype=torch.float64)
+    out, ref = layer(x), twin(x)
+    c = 3
+    torch.testing.assert_close(out[:, :c], ref[:, :c])  # part 1 sees X0 itself
+    assert (out[:, c:] - ref[:, c:]).abs().max() > 1e-2  # later parts see σ(σ(X0)), not X0
+
+
+@pytest.mark.parametrize("stride,pool,aru_act", list(itertools.product([1, 2], ["max", "mean"], ["relu", "leaky_relu"])))
+@pytest.mark.parametrize("n", [2, 3])
+def test_forward_equals_literal_definition(stride, pool, aru_act, n):
+    layer, _ = random_layer(5, 6, stride, True, pool, aru_act, n=n, aru_std=0.4)
+    x = torch.randn(2 * T, 5, 7, 6, dtype=torch.float64)  # 7×6 → 4×3 at stride 2: not integer multiples
+    torch.testing.assert_close(layer(x), literal_arc(layer, x), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("stride,pool", list(itertools.product([1, 2], ["max", "mean"])))
+@pytest.mark.parametrize("with_norm", [False, True])
+def test_gradcheck_with_random_aru(stride, pool, with_norm):
+    layer, _ = random_layer(3, 4, stride, True, pool, n=2, with_norm=with_norm, aru_std=0.5, seed=stride)
+    layer.eval()
+    x = torch.randn(T, 3, 5, 5, dtype=torch.float64, requires_grad=True)
+    params = [p for p in layer.parameters()]
+    names = [name for name, _ in layer.named_parameters()]
+
+    def fn(x, *ps):
+        return torch.func.functional_call(layer, dict(zip(names, ps, strict=True)), (x,))
+
+    assert torch.autograd.gradcheck(fn, (x, *params), eps=1e-6, atol=1e-7)
+
+
+def test_aru_receives_gradient_at_zero_init():
+    layer, _ = random_layer(6, 8, 1, False, with_norm=True)
+    x = torch.rand(2 * T, 6, 5, 5, dtype=torch.float64)
+    layer(x).square().sum().backward()
+    for name in ("embed", "fuse", "attend"):
+        grad = getattr(layer, name).grad
+        assert grad is not None and grad.abs().max() > 1e-6, name
+
+
+def test_canonical_parameters():
+    conv = nn.Conv2d(16, 12, 3, padding=1)
+    layer = ARCConv2d.from_conv(conv, n=4)
+    shapes = {name: tuple(p.shape) for name, p in layer.named_parameters()}
+    assert shapes == {"weight": (12, 16, 3, 3), "bias": (12,), "embed": (16, 16), "fuse": (3, 16, 3),
+                      "attend": (3, 16, 3)}
+    assert layer.weight is conv.weight and layer.bias is conv.bias
+    assert all(float(getattr(layer, n).detach().abs().max()) == 0 for n in ("embed", "fuse", "attend"))
+    plain = ARCConv2d(16, 12, 3, n=1, bias=False)
+    assert [name for name, _ in plain.named_parameters()] == ["weight"]
+    assert "n=4, num_segments=8" in repr(layer)
+
+
+def test_trace_returns_states_and_attention():
+    layer, _ = random_layer(4, 8, 2, True, n=4, aru_std=0.2)
+    x = torch.rand(T, 4, 6, 6, dtype=torch.float64)
+    y, record = layer.trace(x)
+    torch.testing.assert_close(y, layer(x))
+    assert len(record["state"]) == 4 and len(record["attention"]) == 3
+    assert record["state"][0] is x and record["state"][2].shape == x.shape
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="groups=1"):
+        ARCConv2d.from_conv(nn.Conv2d(8, 8, 3, groups=2))
+    with pytest.raises(ValueError, match="not divisible by n=4"):
+        ARCConv2d.from_conv(nn.Conv2d(8, 6, 3), n=4)
+    with pytest.raises(ValueError, match="pool"):
+        ARCConv2d(4, 4, 3, pool="avg")
+    with pytest.raises(ValueError, match="aru_act"):
+        ARCConv2d(4, 4, 3, aru_act="gelu")
+    with pytest.raises(TypeError, match="BatchNorm2d"):
+        ARCConv2d(4, 4, 3, norm=nn.GroupNorm(2, 4))
+    with pytest.raises(ValueError, match="features"):
+        ARCConv2d(4, 4, 3, norm=nn.BatchNorm2d(8))
+    layer = ARCConv2d(4, 4, 3, num_segments=8)
+    with pytest.raises(ValueError, match="not a multiple of num_segments=8"):
+        layer(torch.rand(6, 4, 5, 5))
+    with pytest.raises(ValueError, match=r"\[N\*T, 4, H, W\]"):
+        layer(torch.rand(8, 3, 5, 5))

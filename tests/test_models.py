@@ -1,0 +1,163 @@
+"""ARC-TSM builder (SPEC §3): where ARC and the shift go, weight loading, and equality with TSM at init."""
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from arc import ARCConv2d, TemporalShift, build_model, temporal_shift
+from arc.models import BACKBONES, PretrainedError, canonical_key, load_pretrained, parse_stages
+
+
+def test_temporal_shift_moves_two_folds_in_opposite_directions():
+    N, T, C = 2, 4, 16
+    x = torch.arange(N * T * C, dtype=torch.float32).view(N * T, C, 1, 1) + 1
+    out = temporal_shift(x, T).view(N, T, C)
+    clips = x.view(N, T, C)
+    fold = C // 8
+    assert torch.equal(out[:, :-1, :fold], clips[:, 1:, :fold])  # frame t sees t+1
+    assert torch.equal(out[:, -1, :fold], torch.zeros(N, fold))
+    assert torch.equal(out[:, 1:, fold:2 * fold], clips[:, :-1, fold:2 * fold])  # frame t sees t-1
+    assert torch.equal(out[:, 0, fold:2 * fold], torch.zeros(N, fold))
+    assert torch.equal(out[:, :, 2 * fold:], clips[:, :, 2 * fold:])
+
+
+def arc_layers(model):
+    return {name for name, m in model.named_modules() if isinstance(m, ARCConv2d)}
+
+
+def test_arc_replaces_k3_convs_of_chosen_stages_only():
+    model = build_model("r18", 10, n=4)
+    expected = {f"layer{s}.{b}.conv{c}" for s in (2, 3, 4) for b in (0, 1) for c in (1, 2)}
+    assert arc_layers(model) == expected
+    assert isinstance(model.layer2[0].conv1, ARCConv2d) and model.layer2[0].conv1.stride == (2, 2)
+    assert isinstance(model.layer2[0].downsample[0], nn.Conv2d)
+    r50 = build_model("r50", 10, n=2, stages="res2,res5")
+    assert arc_layers(r50) == {f"layer1.{b}.conv2" for b in range(3)} | {f"layer4.{b}.conv2" for b in range(3)}
+    assert all(m.n == 2 for m in r50.modules() if isinstance(m, ARCConv2d))
+    assert arc_layers(build_model("r18", 10, n=1)) == set()
+    assert arc_layers(build_model("r18", 10, stages=())) == set()
+
+
+def test_shift_in_every_block_but_every_second_of_long_stages():
+    shifted = lambda model, layer: [isinstance(b.shift, TemporalShift) for b in getattr(model, layer)]
+    r101 = build_model("r101", 10, n=1)
+    assert shifted(r101, "layer3") == [i % 2 == 0 for i in range(23)]
+    assert all(shifted(r101, "layer2")) and all(shifted(r101, "layer4"))
+    assert not any(shifted(build_model("r18", 10, shift=False), "layer1"))
+
+
+@pytest.mark.parametrize("backbone", ["r18", "r50"])
+def test_arc_model_at_init_equals_tsm_model(backbone):
+    torch.manual_seed(0)
+    tsm = build_model(backbone, 7, num_segments=4, n=1)
+    with torch.no_grad():  # non-trivial BN statistics and affine parameters
+        for m in tsm.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 2)
+    model = build_model(backbone, 7, num_segments=4, n=4, pretrained=tsm.state_dict())
+    assert model.load_report.new and all(k.rsplit(".", 1)[1] in ("embed", "fuse", "attend")
+                                         for k in model.load_report.new)
+    x = torch.rand(2, 4, 3, 64, 64)
+    for train in (True, False):
+        tsm.train(train)
+        model.train(train)
+        torch.manual_seed(1)
+        a = tsm(x)
+        torch.manual_seed(1)
+        b = model(x)
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+    arc_state = {canonical_key(k): v for k, v in model.state_dict().items()}
+    for key, value in tsm.state_dict().items():  # including the BN statistics the train pass updated
+        torch.testing.assert_close(arc_state[key], value, rtol=1e-6, atol=1e-6, msg=key)
+
+
+def test_forward_shapes_and_other_clip_lengths():
+    model = build_model("r18", 5, num_segments=8, n=2).eval()
+    assert model(torch.rand(2, 8, 3, 32, 32)).shape == (2, 5)
+    assert model(torch.rand(1, 4, 3, 32, 32)).shape == (1, 5)
+    assert model.layer3[0].conv1.num_segments == 4 and model.layer1[0].shift.num_segments == 4
+    with pytest.raises(ValueError, match=r"\[B, T, 3, H, W\]"):
+        model(torch.rand(8, 3, 32, 32))
+
+
+def test_torchvision_resnet_state_dict_loads_and_skips_classifier():
+    resnet = torchvision.models.resnet18()
+    with pytest.warns(UserWarning, match="classifier"):
+        model = build_model("r18", 10, pretrained=resnet.state_dict())
+    torch.testing.assert_close(model.layer2[0].conv1.weight, resnet.layer2[0].conv1.weight)
+    torch.testing.assert_close(model.layer2[0].conv1.norm.running_var, resnet.layer2[0].bn1.running_var)
+    torch.testing.assert_close(model.layer1[0].bn2.weight, resnet.layer1[0].bn2.weight)
+    assert any("fc.weight" in s for s in model.load_report.skipped)
+
+
+def test_tsm_repository_style_keys_load():
+    tsm = build_model("r18", 6, n=1)
+    renamed = {}
+    for key, value in tsm.state_dict().items():
+        key = key.replace("conv1.weight", "conv1.net.weight") if ".conv1." in key and "layer" in key else key
+        key = key.replace("fc.", "new_fc.") if key.startswith("fc.") else "base_model." + key
+        renamed["module." + key] = value
+    model = build_model("r18", 6, n=4, pretrained=renamed)
+    torch.testing.assert_close(model.fc.weight, tsm.fc.weight)
+    torch.testing.assert_close(model.layer3[1].conv1.weight, tsm.layer3[1].conv1.weight)
+
+
+def test_checkpoint_file_loads(tmp_path):
+    arc_model = build_model("r18", 6, n=2)
+    with torch.no_grad():
+        arc_model.layer4[0].conv2.fuse.normal_()
+    path = tmp_path / "ckpt.pt"
+    torch.save({"model": arc_model.state_dict(), "epoch": 3}, path)
+    again = build_model("r18", 6, n=2, pretrained=str(path))
+    torch.testing.assert_close(again.layer4[0].conv2.fuse, arc_model.layer4[0].conv2.fuse)
+    assert again.load_report.new == []
+
+
+def test_mismatching_weights_fail_loudly(tmp_path):
+    arc_state = build_model("r18", 6, n=4).state_dict()
+    with pytest.raises(PretrainedError, match="unexpected key"):
+        build_model("r18", 6, n=1, pretrained=arc_state)  # TSM cannot hold the ARU parameters
+    with pytest.raises(PretrainedError, match="shape mismatch"):
+        build_model("r18", 6, n=2, pretrained=arc_state)  # fuse [3, C, C/4] vs [1, C, C/2]
+    with pytest.raises(PretrainedError, match="missing key"):
+        build_model("r18", 6, pretrained={k: v for k, v in arc_state.items() if "layer1.0.bn1" not in k})
+    with pytest.raises(PretrainedError, match="no such file"):
+        build_model("r18", 6, pretrained=str(tmp_path / "nope.pt"))
+    (tmp_path / "junk.pt").write_text("not a checkpoint")
+    with pytest.raises(PretrainedError, match="junk.pt"):
+        build_model("r18", 6, pretrained=str(tmp_path / "junk.pt"))
+
+
+def test_imagenet_weights_come_from_the_torch_hub_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    model = build_model("r18", 6)
+    with pytest.raises(PretrainedError, match="not cached at .*resnet18"):
+        load_pretrained(model, "imagenet", download=False)
+    resnet = torchvision.models.resnet18()
+    cache = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(BACKBONES["r18"][1].url)
+    cache.parent.mkdir(parents=True)
+    torch.save(resnet.state_dict(), cache)
+    with pytest.warns(UserWarning, match="classifier"):
+        report = load_pretrained(model, "imagenet", download=False)
+    assert "ImageNet" in report.source
+    torch.testing.assert_close(model.conv1.weight, resnet.conv1.weight)
+
+
+def test_builder_errors():
+    with pytest.raises(ValueError, match="unknown backbone 'r19'"):
+        build_model("r19", 10)
+    with pytest.raises(ValueError, match="unknown stage"):
+        build_model("r18", 10, stages=("res6",))
+    with pytest.raises(ValueError, match="num_classes"):
+        build_model("r18", 0)
+    with pytest.raises(ValueError, match="n must be"):
+        build_model("r18", 10, n=0)
+    with pytest.raises(ValueError, match="not divisible by n=3"):
+        build_model("r18", 10, n=3)
+    assert parse_stages("res5, res3") == ("res3", "res5") and parse_stages("none") == ()
