@@ -97,7 +97,9 @@ def test_zero_init_differs_on_signed_input(aru_act):
     assert (out[:, c:] - ref[:, c:]).abs().max() > 1e-2  # later parts see σ(σ(X0)), not X0
 
 
-@pytest.mark.parametrize("stride,pool,aru_act", list(itertools.product([1, 2], ["max", "mean"], ["relu", "leaky_relu"])))
+@pytest.mark.parametrize("stride,pool,aru_act",
+    list(itertools.product([1, 2], ["max", "mean"], ["relu", "leaky_relu"]))
+)
 @pytest.mark.parametrize("n", [2, 3])
 def test_forward_equals_literal_definition(stride, pool, aru_act, n):
     layer, _ = random_layer(5, 6, stride, True, pool, aru_act, n=n, aru_std=0.4)
