@@ -1,0 +1,86 @@
+"""Distributed data parallel from torchrun's environment, in a few lines (nanoGPT style).
+
+`torchrun --nproc_per_node K --no-python arc train …` sets `RANK`, `LOCAL_RANK`, `WORLD_SIZE`, `MASTER_ADDR` and
+`MASTER_PORT`; without them the run is a single process. Backend: NCCL on CUDA, gloo on the CPU. Rank 0 alone
+writes files and prints; metrics are summed over ranks with `all_reduce`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class Context:
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def main(self) -> bool:
+        """True on the process that writes checkpoints, metrics and logs."""
+        return self.rank == 0
+
+
+def pick_device(device: str | None) -> torch.device:
+    """`None`/"auto" → CUDA when available, else the CPU; anything else is passed to `torch.device`."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: CUDA is not available on this machine")
+    return dev
+
+
+def setup(device: str | None = None) -> Context:
+    """Join the process group torchrun describes (if any) and choose this process's device."""
+    dev = pick_device(device)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Context(device=dev)
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if dev.type == "cuda":
+        dev = torch.device("cuda", local_rank)
+        torch.cuda.set_device(dev)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo",
+                                **({"device_id": dev} if dev.type == "cuda" else {}))
+    return Context(rank=rank, local_rank=local_rank, world_size=world, device=dev)
+
+
+def teardown(ctx: Context) -> None:
+    if ctx.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def all_reduce_sum(values, ctx: Context) -> list[float]:
+    """Sum a short list of numbers over all ranks (float64, so counts stay exact)."""
+    t = torch.tensor(list(values), dtype=torch.float64)
+    if ctx.distributed:
+        if ctx.device.type == "cuda":
+            t = t.to(ctx.device)
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t.cpu().tolist()
+
+
+def all_gather_objects(obj, ctx: Context) -> list:
+    """Every rank's `obj` (small, picklable: e.g. lists of bad file names), in rank order."""
+    if not ctx.distributed:
+        return [obj]
+    out = [None] * ctx.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def barrier(ctx: Context) -> None:
+    if ctx.distributed:
+        dist.barrier()
