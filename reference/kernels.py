@@ -1,0 +1,187 @@
+"""The convolution's hot loops, each written twice.
+
+The plain-NumPy function is the specification: one `einsum` per kernel tap `(kh, kw)` over a strided view of
+the zero-padded input. Its `@numba.njit` twin computes the same sums with explicit loops (channels-last copies,
+the innermost loop a contiguous `axpy`, the outermost a `prange`) and is tested against it.
+
+Layout: `x [B, C, H, W]`, `w [O, C, KH, KW]`, `y [B, O, H', W']` with
+`H' = ⌊(H + 2p − d(KH − 1) − 1) / s⌋ + 1`. Input pixel of output `(h, w)` at tap `(kh, kw)`:
+`(h·s − p + kh·d, w·s − p + kw·d)`, zero outside the image.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+def conv_out_size(size: int, k: int, stride: int, padding: int, dilation: int) -> int:
+    """Output length of a convolution along one axis (PyTorch's formula)."""
+    return (size + 2 * padding - dilation * (k - 1) - 1) // stride + 1
+
+
+def _tap(xp: np.ndarray, kh: int, kw: int, Ho: int, Wo: int, s: int, d: int) -> np.ndarray:
+    """The `[B, C, H', W']` view of the padded input that kernel tap `(kh, kw)` multiplies."""
+    return xp[:, :, kh * d : kh * d + s * (Ho - 1) + 1 : s, kw * d : kw * d + s * (Wo - 1) + 1 : s]
+
+
+def _pad(x: np.ndarray, p: int) -> np.ndarray:
+    return np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+
+
+# -- plain NumPy: the specification -------------------------------------------------------------------------
+
+
+def conv2d_numpy(x: np.ndarray, w: np.ndarray, s: int, p: int, d: int) -> np.ndarray:
+    """`y[b, o, h, w] = Σ_{kh, kw} Σ_c w[o, c, kh, kw] · xpad[b, c, h·s + kh·d, w·s + kw·d]`."""
+    B, _, H, W = x.shape
+    O, _, KH, KW = w.shape
+    Ho, Wo = conv_out_size(H, KH, s, p, d), conv_out_size(W, KW, s, p, d)
+    xp = _pad(x, p)
+    y = np.zeros((B, O, Ho, Wo), dtype=x.dtype)
+    for kh in range(KH):
+        for kw in range(KW):
+            y += np.einsum("oc,bchw->bohw", w[:, :, kh, kw], _tap(xp, kh, kw, Ho, Wo, s, d))
+    return y
+
+
+def conv2d_grad_input_numpy(dy: np.ndarray, w: np.ndarray, x_shape, s: int, p: int, d: int) -> np.ndarray:
+    """`dx = ∂L/∂x`: every tap sends `Σ_o w[o, c, kh, kw] · dy[b, o, h, w]` back to the pixel it read."""
+    _, _, H, W = x_shape
+    _, _, KH, KW = w.shape
+    Ho, Wo = dy.shape[2:]
+    dxp = np.zeros((x_shape[0], x_shape[1], H + 2 * p, W + 2 * p), dtype=dy.dtype)
+    for kh in range(KH):
+        for kw in range(KW):
+            _tap(dxp, kh, kw, Ho, Wo, s, d)[...] += np.einsum("oc,bohw->bchw", w[:, :, kh, kw], dy)
+    return dxp[:, :, p : p + H, p : p + W]
+
+
+def conv2d_grad_weight_numpy(dy: np.ndarray, x: np.ndarray, KH: int, KW: int, s: int, p: int, d: int) -> np.ndarray:
+    """`dw[o, c, kh, kw] = Σ_{b, h, w} dy[b, o, h, w] · xpad[b, c, h·s + kh·d, w·s + kw·d]`."""
+    O, C = dy.shape[1], x.shape[1]
+    Ho, Wo = dy.shape[2:]
+    xp = _pad(x, p)
+    dw = np.zeros((O, C, KH, KW), dtype=dy.dtype)
+    for kh in range(KH):
+        for kw in range(KW):
+            dw[:, :, kh, kw] = np.einsum("bohw,bchw->oc", dy, _tap(xp, kh, kw, Ho, Wo, s, d))
+    return dw
+
+
+# -- Numba twins: the same sums as explicit loops -----------------------------------------------------------
+
+_JIT = {"parallel": True, "cache": True, "nogil": True}
+
+
+@numba.njit(**_JIT)
+def _conv2d_kernel(xt, wt, y, s, p, d):  # pragma: no cover - compiled
+    """`y[b, o, h, w] = Σ_{kh, kw, c} xt[b, ih, iw, c] · wt[kh, kw, c, o]`; `xt` NHWC, `wt` `[KH, KW, C, O]`."""
+    B, H, W, C = xt.shape
+    KH, KW, _, O = wt.shape
+    Ho, Wo = y.shape[2], y.shape[3]
+    for bh in numba.prange(B * Ho):
+        b, h = bh // Ho, bh % Ho
+        acc = np.empty(O, dtype=y.dtype)
+        for ow in range(Wo):
+            acc[:] = 0
+            for kh in range(KH):
+                ih = h * s - p + kh * d
+                if ih < 0 or ih >= H:
+                    continue
+                for kw in range(KW):
+                    iw = ow * s - p + kw * d
+                    if iw < 0 or iw >= W:
+                        continue
+                    for c in range(C):
+                        a = xt[b, ih, iw, c]
+                        for o in range(O):
+                            acc[o] += a * wt[kh, kw, c, o]
+            for o in range(O):
+                y[b, o, h, ow] = acc[o]
+
+
+@numba.njit(**_JIT)
+def _conv2d_grad_input_kernel(dyt, wt, dx, s, p, d):  # pragma: no cover - compiled
+    """`dx[b, c, ih, iw] = Σ_{taps reading (ih, iw)} Σ_o dyt[b, h, w, o] · wt[kh, kw, o, c]`; `wt` `[KH, KW, O, C]`."""
+    B, Ho, Wo, O = dyt.shape
+    KH, KW, _, C = wt.shape
+    H, W = dx.shape[2], dx.shape[3]
+    for bh in numba.prange(B * H):
+        b, ih = bh // H, bh % H
+        acc = np.empty(C, dtype=dx.dtype)
+        for iw in range(W):
+            acc[:] = 0
+            for kh in range(KH):
+                hs = ih + p - kh * d
+                if hs < 0 or hs % s != 0 or hs // s >= Ho:
+                    continue
+                h = hs // s
+                for kw in range(KW):
+                    ws = iw + p - kw * d
+                    if ws < 0 or ws % s != 0 or ws // s >= Wo:
+                        continue
+                    ow = ws // s
+                    for o in range(O):
+                        g = dyt[b, h, ow, o]
+                        for c in range(C):
+                            acc[c] += g * wt[kh, kw, o, c]
+            for c in range(C):
+                dx[b, c, ih, iw] = acc[c]
+
+
+@numba.njit(**_JIT)
+def _conv2d_grad_weight_kernel(dyt, xt, dwt, s, p, d):  # pragma: no cover - compiled
+    """`dwt[kh, kw, c, o] = Σ_{b, h, w} xt[b, ih, iw, c] · dyt[b, h, w, o]`; one input channel per thread."""
+    B, Ho, Wo, O = dyt.shape
+    _, H, W, C = xt.shape
+    KH, KW = dwt.shape[0], dwt.shape[1]
+    for c in numba.prange(C):
+        dwt[:, :, c, :] = 0
+        for b in range(B):
+            for h in range(Ho):
+                for kh in range(KH):
+                    ih = h * s - p + kh * d
+                    if ih < 0 or ih >= H:
+                        continue
+                    for ow in range(Wo):
+                        for kw in range(KW):
+                            iw = ow * s - p + kw * d
+                            if iw < 0 or iw >= W:
+                                continue
+                            a = xt[b, ih, iw, c]
+                            for o in range(O):
+                                dwt[kh, kw, c, o] += a * dyt[b, h, ow, o]
+
+
+def _c(a: np.ndarray, *axes: int) -> np.ndarray:
+    return np.ascontiguousarray(a.transpose(axes))
+
+
+def conv2d_numba(x: np.ndarray, w: np.ndarray, s: int, p: int, d: int) -> np.ndarray:
+    """Numba twin of `conv2d_numpy`."""
+    B, _, H, W = x.shape
+    O, _, KH, KW = w.shape
+    y = np.empty((B, O, conv_out_size(H, KH, s, p, d), conv_out_size(W, KW, s, p, d)), dtype=x.dtype)
+    _conv2d_kernel(_c(x, 0, 2, 3, 1), _c(w, 2, 3, 1, 0), y, s, p, d)
+    return y
+
+
+def conv2d_grad_input_numba(dy: np.ndarray, w: np.ndarray, x_shape, s: int, p: int, d: int) -> np.ndarray:
+    """Numba twin of `conv2d_grad_input_numpy`."""
+    dx = np.empty(x_shape, dtype=dy.dtype)
+    _conv2d_grad_input_kernel(_c(dy, 0, 2, 3, 1), _c(w, 2, 3, 0, 1), dx, s, p, d)
+    return dx
+
+
+def conv2d_grad_weight_numba(dy: np.ndarray, x: np.ndarray, KH: int, KW: int, s: int, p: int, d: int) -> np.ndarray:
+    """Numba twin of `conv2d_grad_weight_numpy`."""
+    dwt = np.empty((KH, KW, x.shape[1], dy.shape[1]), dtype=dy.dtype)
+    _conv2d_grad_weight_kernel(_c(dy, 0, 2, 3, 1), _c(x, 0, 2, 3, 1), dwt, s, p, d)
+    return np.ascontiguousarray(dwt.transpose(3, 2, 0, 1))
+
+
+KERNELS = {
+    "numpy": (conv2d_numpy, conv2d_grad_input_numpy, conv2d_grad_weight_numpy),
+    "numba": (conv2d_numba, conv2d_grad_input_numba, conv2d_grad_weight_numba),
+}
