@@ -1,0 +1,143 @@
+"""Training throughput: TSM-R18 vs ARC-TSM-R18 (n=4) side by side, and whether data loading keeps up.
+
+A training step is forward + cross-entropy + backward + SGD step on a batch of random clips `[B, T, 3, S, S]`
+(the data cost is measured separately). The models' steps are interleaved (TSM, ARC, TSM, ARC, …) so that a
+busy machine slows both alike, and the median step time is reported. The loader row reads the synthetic dataset
+through the real DataLoader (decoding, augmentation, collation) at the demo's resolution and compares its clips/s
+with the ARC model's training clips/s at that size: `ratio` > 1 means the loader keeps up.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from arc.evaluate import autocast
+from arc.models import build_model
+from arc.recipes import RECIPES
+
+MODELS = {"TSM-R18": dict(n=1), "ARC-TSM-R18 (n=4)": dict(n=4)}
+
+
+def forward_gflops(model, clip: torch.Tensor) -> float:
+    """Forward multiply-adds of one clip, in G (torch's flop counter counts 2 per multiply-add)."""
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(clip)
+    return counter.get_total_flops() / 2e9
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def train_steps(models: dict, *, size: int, frames: int, batch_size: int, steps: int, warmup: int,
+                device: torch.device, amp: str, channels_last: bool, compile: bool = False) -> dict[str, list[float]]:
+    """Seconds of each timed training step per model, interleaving the models step by step."""
+    num_classes = 174
+    runs = {}
+    for name, model in models.items():
+        model.to(device).train()
+        if channels_last:
+            model.to(memory_format=torch.channels_last)
+        step_model = torch.compile(model) if compile else model
+        opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
+        scaler = torch.amp.GradScaler(device.type, enabled=amp == "fp16")
+        runs[name] = (step_model, opt, scaler)
+    g = torch.Generator().manual_seed(0)
+    clips = torch.randn(batch_size, frames, 3, size, size, generator=g).to(device)
+    labels = torch.randint(0, num_classes, (batch_size,), generator=g).to(device)
+    times = {name: [] for name in models}
+    for i in range(warmup + steps):
+        for name, (model, opt, scaler) in runs.items():
+            _sync(device)
+            t0 = time.perf_counter()
+            with autocast(device, amp):
+                loss = F.cross_entropy(model(clips).float(), labels)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            _sync(device)
+            if i >= warmup:
+                times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def loader_clips_per_s(*, size: int, frames: int, batch_size: int, batches: int, workers: int,
+                       data_root=None) -> float:
+    """Clips/s of the training DataLoader on the synthetic dataset (decode, augment, collate), after one warm-up
+    batch (which includes starting the workers)."""
+    from arc.data import build_dataset, collate_clips
+    from arc.evaluate import resolve_data_root
+    from arc.loader import make_loader
+
+    root = resolve_data_root("synthetic", data_root)
+    ds = build_dataset("synthetic", root, "train", num_segments=frames, train=True, input_size=size)
+    loader, sampler = make_loader(ds, batch_size=batch_size, train=True, seed=0, collate_fn=collate_clips,
+                                  workers=workers)
+    sampler.set_epoch(0)
+    it = iter(loader)
+    next(it)
+    t0, n = time.perf_counter(), 0
+    for _ in range(batches):
+        try:
+            clips, *_ = next(it)
+        except StopIteration:
+            break
+        n += clips.shape[0]
+    return n / (time.perf_counter() - t0)
+
+
+def run(*, sizes=(224, None), frames: int = 8, batch_size: int = 2, steps: int = 5, warmup: int = 1,
+        device: str | None = "cpu", amp: str = "none", channels_last: bool | None = None, threads: int | None = None,
+        loader: bool = True, workers: int = 2, loader_batches: int = 10, data_root=None, compile: bool = False,
+        log=None) -> list[dict]:
+    """Rows `{name, frames, size, batch, device, amp, gflops, step_s, clips_per_s, ratio}` per model and size
+    (`ratio` = step time / TSM's step time), then the loader row (`ratio` = loader clips/s / ARC training clips/s
+    at that size). `None` in `sizes` is the synthetic demo's input size."""
+    from arc.distributed import pick_device
+
+    dev = pick_device(device)
+    if threads:
+        torch.set_num_threads(threads)
+    cl = dev.type == "cuda" if channels_last is None else channels_last
+    demo = RECIPES["synthetic"].input_size
+    sizes = [demo if s is None else int(s) for s in sizes]
+    rows = []
+    for size in sizes:
+        torch.manual_seed(0)
+        models = {name: build_model("r18", 174, num_segments=frames, **kw) for name, kw in MODELS.items()}
+        one = torch.zeros(1, frames, 3, size, size)
+        flops = {name: forward_gflops(m.eval(), one) for name, m in models.items()}
+        times = train_steps(models, size=size, frames=frames, batch_size=batch_size, steps=steps, warmup=warmup,
+                            device=dev, amp=amp, channels_last=cl, compile=compile)
+        base = statistics.median(times["TSM-R18"])
+        for name, ts in times.items():
+            step_s = statistics.median(ts)
+            rows.append({"name": name, "frames": frames, "size": size, "batch": batch_size, "device": str(dev),
+                         "amp": amp, "gflops": flops[name], "step_s": step_s, "clips_per_s": batch_size / step_s,
+                         "ratio": step_s / base})
+            if log:
+                log(_fmt(rows[-1]))
+        del models
+    if loader:
+        size = sizes[-1]
+        arc_row = next(r for r in rows if r["size"] == size and r["name"].startswith("ARC"))
+        lcps = loader_clips_per_s(size=size, frames=frames, batch_size=batch_size, batches=loader_batches,
+                                  workers=workers, data_root=data_root)
+        rows.append({"name": f"data loader (synthetic, {workers} workers)", "frames": frames, "size": size,
+                     "batch": batch_size, "device": "cpu", "amp": "-", "gflops": None,
+                     "step_s": batch_size / lcps, "clips_per_s": lcps, "ratio": lcps / arc_row["clips_per_s"]})
+        if log:
+            log(_fmt(rows[-1]))
+    return rows
+
+
+def _fmt(r: dict) -> str:
+    return (f"{r['name']:<34} T={r['frames']} {r['size']}px batch {r['batch']} {r['device']}: "
+            f"{r['clips_per_s']:.2f} clips/s ({r['step_s'] * 1000:.0f} ms/batch), ratio {r['ratio']:.3f}")

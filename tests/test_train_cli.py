@@ -1,0 +1,64 @@
+"""`arc train` / `arc eval` / `arc predict`: bad options and bad files give a one-line error and exit code 2."""
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from cli.main import cli
+
+
+class Foreign:
+    pass
+
+
+def run(*args):
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    return result, errors
+
+
+@pytest.mark.parametrize("args, says", [
+    (["train", "--frames", "0"], "--frames"),
+    (["train", "--dataset", "ucf101"], "--dataset"),
+    (["train", "--amp", "fp8"], "--amp"),
+    (["train", "--stages", "res3,res9"], "res9"),
+    (["train", "--dataset", "list"], "--train-list and --val-list"),
+    (["train", "--max-bad-fraction", "2"], "--max-bad-fraction"),
+    (["train", "--dropout", "1"], "--dropout"),
+    (["train", "--milestones", "30,forty"], "--milestones"),
+    (["eval"], "--checkpoint"),
+    (["eval", "--checkpoint", "x.pt", "--crops", "2"], "--crops"),
+])
+def test_bad_options_give_one_error_line_and_exit_2(args, says):
+    result, errors = run(*args)
+    assert result.exit_code == 2, result.output
+    assert len(errors) == 1 and says in errors[0]
+    assert "Traceback" not in result.output
+
+
+def test_foreign_pickle_checkpoint_is_refused_by_every_command(tmp_path):
+    evil = tmp_path / "evil.pt"
+    torch.save({"model": {}, "x": Foreign()}, evil)
+    video = tmp_path / "frames"
+    video.mkdir()
+    for args in (["train", "--resume", evil], ["eval", "--checkpoint", evil],
+                 ["predict", video, "--checkpoint", evil]):
+        result, errors = run(*args)
+        assert result.exit_code == 2, result.output
+        assert len(errors) == 1 and "refusing to load" in errors[0] and "Foreign" in errors[0]
+
+
+def test_missing_checkpoint_and_video_are_named(tmp_path):
+    result, errors = run("eval", "--checkpoint", tmp_path / "none.pt")
+    assert result.exit_code == 2 and "none.pt" in errors[0] and "does not exist" in errors[0]
+    result, errors = run("predict", tmp_path / "clip.mp4", "--checkpoint", tmp_path / "none.pt")
+    assert result.exit_code == 2 and "clip.mp4" in errors[0]
+
+
+def test_train_help_lists_the_options_of_the_issue():
+    result, _ = run("train", "--help")
+    for option in ("--dataset", "--data-root", "--train-list", "--val-list", "--backbone", "--n", "--stages",
+                   "--frames", "--epochs", "--batch-size", "--lr", "--wd", "--dropout", "--clip-grad", "--workers",
+                   "--pretrained", "--out", "--resume", "--save-every", "--seed", "--deterministic", "--device",
+                   "--amp", "--channels-last", "--compile", "--max-bad-fraction", "--input-size", "--no-shift"):
+        assert option in result.output, option
