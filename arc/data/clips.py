@@ -1,0 +1,134 @@
+"""The clip dataset every format loads into, its collate function, and one-off clip loading for `arc predict`."""
+
+from __future__ import annotations
+
+import random
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from arc.data.errors import BadSample, BadSampleWarning, MediaError
+from arc.data.labels import flip_map as make_flip_map
+from arc.data.sampling import sample_indices
+from arc.data.transforms import ClipTransform
+from arc.data.video import open_media
+
+
+@dataclass(frozen=True)
+class Record:
+    """One video of an index: a video file or a frame folder, and its label (-1: unknown, e.g. a test set)."""
+
+    path: Path
+    label: int
+
+
+class ClipDataset(Dataset):
+    """Videos → `(clip, label, index)` with `clip` float32 `[V, T, 3, S, S]` (V = clips·crops, 1 in training).
+
+    An unreadable video or frame folder is not raised: a `BadSampleWarning` names the file and a
+    `BadSample` is returned in place of the triple (`collate_clips` drops it).
+
+    Randomness (training offsets, crop, flip): with `seed` set, sample `i` in epoch `e` draws from
+    `numpy.random.default_rng((seed, e, i))` — the same in any worker and after a resume; call
+    `set_epoch(e)` each epoch. With `seed=None` it draws from Python's `random` (seeded per worker by
+    PyTorch's DataLoader)."""
+
+    def __init__(self, records: list[Record], classes: list[str], *, name: str, num_segments: int = 8,
+                 train: bool = False, clips: int = 1, crops: int = 1, input_size: int = 224,
+                 prescale=None, flip_policy: str = "always", flip: bool = True, seed: int | None = None):
+        if train and (clips != 1 or crops != 1):
+            raise ValueError("training uses one clip and one crop per video (clips=1, crops=1)")
+        if num_segments < 1:
+            raise ValueError(f"num_segments must be >= 1, got {num_segments}")
+        self.records = list(records)
+        self.classes = list(classes)
+        self.name = name
+        self.num_segments = num_segments
+        self.train = train
+        self.clips = clips
+        self.crops = crops
+        self.input_size = input_size
+        self.prescale = prescale
+        self.flip_policy = flip_policy if flip else "never"
+        self.seed = seed
+        self.epoch = 0
+        self.transform = ClipTransform(
+            input_size=input_size, prescale=prescale, train=train, crops=crops,
+            flip_map=make_flip_map(self.classes, self.flip_policy) if train and flip else None)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.array([r.label for r in self.records], dtype=np.int64)
+
+    @property
+    def views(self) -> int:
+        return 1 if self.train else self.clips * self.crops
+
+    def set_epoch(self, epoch: int):
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def _rng(self, i: int) -> np.random.Generator:
+        if self.seed is None:
+            return np.random.default_rng(random.getrandbits(64))
+        return np.random.default_rng((self.seed, self.epoch, i))
+
+    def __getitem__(self, i: int):
+        rec = self.records[i]
+        rng = self._rng(i)
+        try:
+            images = read_clips(rec.path, self.num_segments, self.train, self.clips, rng)
+        except MediaError as e:
+            warnings.warn(f"skipping unreadable sample {e}", BadSampleWarning, stacklevel=2)
+            return BadSample(str(rec.path), e.reason, i)
+        clip, label = self.transform(images, rec.label, rng)
+        return clip, label, i
+
+    def __repr__(self) -> str:
+        mode = "train" if self.train else f"test, {self.clips} clip(s) x {self.crops} crop(s)"
+        return (f"ClipDataset({self.name!r}, {len(self)} videos, {self.num_classes} classes, "
+                f"T={self.num_segments}, size={self.input_size}, {mode})")
+
+
+def read_clips(path, num_segments: int, train: bool, clips: int, rng) -> list[list]:
+    """The frames of each clip of the video at `path` (TSN sampling), as RGB images."""
+    with open_media(path) as media:
+        idx = sample_indices(media.num_frames, num_segments, train=train, clips=clips, rng=rng)
+        images = media.read(idx.ravel())
+    return [images[c * num_segments:(c + 1) * num_segments] for c in range(idx.shape[0])]
+
+
+def collate_clips(batch):
+    """`[(clip, label, index) | BadSample]` → `(clips [B,V,T,3,S,S], labels [B], indices [B], bad)`.
+
+    Bad samples are dropped from the tensors and returned in `bad`; when all are bad the tensors are empty."""
+    good = [b for b in batch if not isinstance(b, BadSample)]
+    bad = [b for b in batch if isinstance(b, BadSample)]
+    if not good:
+        return torch.empty(0), torch.empty(0, dtype=torch.long), torch.empty(0, dtype=torch.long), bad
+    clips = torch.stack([g[0] for g in good])
+    labels = torch.tensor([g[1] for g in good], dtype=torch.long)
+    indices = torch.tensor([g[2] for g in good], dtype=torch.long)
+    return clips, labels, indices, bad
+
+
+def load_clip(path, *, num_segments: int = 8, clips: int = 1, crops: int = 1, input_size: int = 224,
+              prescale=None) -> torch.Tensor:
+    """Test-time views `[V, T, 3, S, S]` of one video file or frame folder (for `arc predict`).
+
+    `prescale` as in the dataset table (`None`, shorter side, or `(h, w)`, sizes for input 224).
+    Raises `MediaError` (a ValueError) naming the file when it cannot be read."""
+    images = read_clips(path, num_segments, False, clips, None)
+    transform = ClipTransform(input_size=input_size, prescale=prescale, train=False, crops=crops)
+    views, _ = transform(images, -1)
+    return views

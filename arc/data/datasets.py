@@ -1,0 +1,322 @@
+"""The datasets in their official formats (SPEC §5), the per-dataset defaults, and `build_dataset`.
+
+Each reader turns the files as distributed into `Record`s (a video file or frame folder, and a label)
+and the class names in index order; `build_dataset` wraps them in a `ClipDataset`.
+See docs/data.md for the layouts and how to point `--data-root` at each.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from arc.data.clips import ClipDataset, Record
+from arc.data.errors import DataFormatError
+from arc.data.synth import CLASSES as SYNTH_CLASSES
+from arc.data.video import VIDEO_SUFFIXES
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Defaults of one dataset: `prescale` is `(h, w)`, a shorter side, or None (sizes for input 224);
+    `flip` the flip policy (`arc.data.labels.flip_map`); `test_clips` the paper's multi-clip testing."""
+
+    num_classes: int | None
+    prescale: object
+    flip: str
+    num_segments: int = 8
+    test_clips: int = 1
+    about: str = ""
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "ssv1": DatasetInfo(174, (240, 320), "selective", about="Something-Something V1: JPEG frames + CSVs"),
+    "diving48": DatasetInfo(48, (240, 320), "always", test_clips=2, about="Diving48 V2: mp4 + JSON"),
+    "diving48-v1": DatasetInfo(48, (240, 320), "always", test_clips=2, about="Diving48 V1: mp4 + JSON"),
+    "k400": DatasetInfo(400, 320, "always", about="Kinetics-400: mp4 + CSV"),
+    "list": DatasetInfo(None, None, "selective", about="generic list: 'path num_frames label' / 'path label'"),
+    "synthetic": DatasetInfo(len(SYNTH_CLASSES), (240, 320), "selective",
+                             about="the built-in synthetic dataset (SSv1 layout)"),
+}
+
+_DEFAULT = object()
+
+
+def build_dataset(name: str, root, split: str, *, num_segments: int = 8, train: bool | None = None,
+                  clips: int = 1, crops: int = 1, input_size: int = 224, list_file=None, flip: bool = True,
+                  seed: int | None = None, prescale=_DEFAULT) -> ClipDataset:
+    """The `split` ("train", "val", "test") of dataset `name` found under `root` (the folder as distributed).
+
+    `train=None` means `split == "train"` (random sampling, multi-scale crop, flip). For "synthetic"
+    `root` is a folder written by `arc.data.synth.write_synthetic`; for "list", `list_file` is the list
+    (default `root/<split>.txt`; a `{split}` in it is replaced). `seed` makes the augmentation a function
+    of (seed, epoch, index) (see `ClipDataset`). Raises `DataFormatError` for missing or malformed files."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DataFormatError(root, "data root not found (expected a folder)")
+    info = DATASETS[name]
+    if name in ("ssv1", "synthetic"):
+        records, classes = ssv1_index(root, split)
+    elif name == "diving48":
+        records, classes = diving48_index(root, split, version=2)
+    elif name == "diving48-v1":
+        records, classes = diving48_index(root, split, version=1)
+    elif name == "k400":
+        records, classes = k400_index(root, split)
+    else:
+        records, classes = list_index(root, split, list_file)
+    return ClipDataset(records, classes, name=name, num_segments=num_segments,
+                       train=split == "train" if train is None else train, clips=clips, crops=crops,
+                       input_size=input_size, prescale=info.prescale if prescale is _DEFAULT else prescale,
+                       flip_policy=info.flip, flip=flip, seed=seed)
+
+
+def _find(root: Path, names, what: str) -> Path:
+    """The first of `names` found in `root` or `root/annotations`."""
+    for folder in (root, root / "annotations"):
+        for n in names:
+            if (folder / n).is_file():
+                return folder / n
+    raise DataFormatError(root / names[0], f"{what} not found (looked for {', '.join(names)} "
+                                           f"in {root} and {root / 'annotations'})")
+
+
+def _lines(path: Path):
+    """(line number, stripped text) of the non-empty lines of a text file."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataFormatError(path, f"not a UTF-8 text file ({e.reason})") from None
+    return [(k, s.strip()) for k, s in enumerate(text.splitlines(), 1) if s.strip()]
+
+
+def _check_nonempty(records, path: Path):
+    if not records:
+        raise DataFormatError(path, "lists no videos")
+    return records
+
+
+# --- Something-Something V1 (and the synthetic dataset) -------------------------------------------------
+
+SSV1_FILES = {"train": "something-something-v1-train.csv", "val": "something-something-v1-validation.csv",
+              "test": "something-something-v1-test.csv"}
+SSV1_LABELS = "something-something-v1-labels.csv"
+SSV1_FRAMES = "20bn-something-something-v1"
+
+
+def read_class_names(path: Path) -> list[str]:
+    """One class name a line, no duplicates."""
+    names, seen = [], {}
+    for k, name in _lines(path):
+        if name in seen:
+            raise DataFormatError(path, f"class {name!r} repeats line {seen[name]}", k)
+        seen[name] = k
+        names.append(name)
+    if not names:
+        raise DataFormatError(path, "no class names (expected one name a line)")
+    return names
+
+
+def ssv1_index(root: Path, split: str):
+    """`<id>;<class name>` lines (ids only in the test file); frames in `20bn-something-something-v1/<id>/`
+    (or directly under `root`). Class index = position among the sorted names of the labels file."""
+    labels_file = _find(root, [SSV1_LABELS], "Something-Something V1 labels file")
+    classes = sorted(read_class_names(labels_file))
+    index = {c: i for i, c in enumerate(classes)}
+    split_file = _find(root, [SSV1_FILES[split]], f"Something-Something V1 {split} list")
+    frames = root / SSV1_FRAMES if (root / SSV1_FRAMES).is_dir() else root
+    records = []
+    for k, line in _lines(split_file):
+        vid, sep, name = line.partition(";")
+        vid, name = vid.strip(), name.strip()
+        if not vid:
+            raise DataFormatError(split_file, "expected '<video id>;<class name>'", k)
+        if split == "test" and not name:
+            records.append(Record(frames / vid, -1))
+            continue
+        if not sep or not name:
+            raise DataFormatError(split_file, f"expected '<video id>;<class name>', got {line!r}", k)
+        if name not in index:
+            raise DataFormatError(split_file, f"class {name!r} is not in {labels_file.name}", k)
+        records.append(Record(frames / vid, index[name]))
+    return _check_nonempty(records, split_file), classes
+
+
+# --- Diving48 -------------------------------------------------------------------------------------------
+
+DIVING48_FILES = {2: {"train": "Diving48_V2_train.json", "test": "Diving48_V2_test.json"},
+                  1: {"train": "Diving48_train.json", "test": "Diving48_test.json"}}
+DIVING48_VOCAB = "Diving48_vocab.json"
+
+
+def _load_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataFormatError(path, f"invalid JSON: {e.msg} (column {e.colno})", e.lineno) from None
+    except UnicodeDecodeError as e:
+        raise DataFormatError(path, f"not a UTF-8 text file ({e.reason})") from None
+
+
+def diving48_index(root: Path, split: str, version: int = 2):
+    """A JSON list of `{"vid_name", "label", "start_frame", "end_frame"}`; videos `rgb/<vid_name>.mp4`
+    (or directly under `root`). Diving48 has no validation split: "val" reads the test list.
+    Class names are the entries of `Diving48_vocab.json` (lists of words, joined by spaces)."""
+    vocab_file = _find(root, [DIVING48_VOCAB], "Diving48 vocabulary")
+    vocab = _load_json(vocab_file)
+    if not isinstance(vocab, list) or not vocab:
+        raise DataFormatError(vocab_file, "expected a JSON list of class names (each a list of words)")
+    classes = [" ".join(map(str, v)) if isinstance(v, list) else str(v) for v in vocab]
+    split_file = _find(root, [DIVING48_FILES[version]["train" if split == "train" else "test"]],
+                       f"Diving48 V{version} {split} list")
+    entries = _load_json(split_file)
+    if not isinstance(entries, list):
+        raise DataFormatError(split_file, 'expected a JSON list of {"vid_name", "label", ...} objects')
+    videos = root / "rgb" if (root / "rgb").is_dir() else root
+    records = []
+    for k, e in enumerate(entries):
+        if not isinstance(e, dict) or not isinstance(e.get("vid_name"), str):
+            raise DataFormatError(split_file, f'entry {k}: expected an object with a string "vid_name", got {e!r}')
+        label = e.get("label")
+        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(classes):
+            raise DataFormatError(split_file, f'entry {k} ({e["vid_name"]}): "label" must be an integer in '
+                                              f'[0, {len(classes)}) ({vocab_file.name}), got {label!r}')
+        records.append(Record(videos / f"{e['vid_name']}.mp4", label))
+    return _check_nonempty(records, split_file), classes
+
+
+# --- Kinetics-400 ---------------------------------------------------------------------------------------
+
+K400_FILES = {"train": ["train.csv", "kinetics-400_train.csv", "kinetics400_train.csv"],
+              "val": ["validate.csv", "val.csv", "kinetics-400_val.csv", "kinetics400_val.csv"],
+              "test": ["test.csv", "kinetics-400_test.csv", "kinetics400_test.csv"]}
+K400_DIRS = {"train": ["train"], "val": ["val", "validate", "valid"], "test": ["test"]}
+K400_COLUMNS = ("youtube_id", "time_start", "time_end")
+
+
+def _read_k400_csv(path: Path):
+    """Rows `(line, label or None, clip file stem, youtube_id)` of a Kinetics CSV."""
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        header = reader.fieldnames or []
+        missing = [c for c in K400_COLUMNS if c not in header]
+        if missing:
+            raise DataFormatError(path, f"header must have label,youtube_id,time_start,time_end,split; "
+                                        f"missing {', '.join(missing)}", 1)
+        rows = []
+        for row in reader:
+            k = reader.line_num
+            try:
+                start, end = int(float(row["time_start"])), int(float(row["time_end"]))
+            except (TypeError, ValueError):
+                raise DataFormatError(path, f"time_start/time_end must be numbers, got "
+                                            f"{row['time_start']!r}, {row['time_end']!r}", k) from None
+            label = row.get("label")
+            yid = (row["youtube_id"] or "").strip()
+            if not yid:
+                raise DataFormatError(path, "empty youtube_id", k)
+            rows.append((k, label.strip() if label else None, f"{yid}_{start:06d}_{end:06d}", yid))
+    return rows
+
+
+def _scan_videos(folders) -> dict[str, Path]:
+    """Video files directly in `folders` or one level below (per-class folders), by file stem."""
+    found: dict[str, Path] = {}
+    for folder in folders:
+        for entry in os.scandir(folder):
+            if entry.is_dir():
+                for sub in os.scandir(entry.path):
+                    if os.path.splitext(sub.name)[1].lower() in VIDEO_SUFFIXES:
+                        found.setdefault(os.path.splitext(sub.name)[0], Path(sub.path))
+            elif os.path.splitext(entry.name)[1].lower() in VIDEO_SUFFIXES:
+                found.setdefault(os.path.splitext(entry.name)[0], Path(entry.path))
+    return found
+
+
+def k400_index(root: Path, split: str):
+    """CSV `label,youtube_id,time_start,time_end,split[,is_cc]`; clips `<id>_<start:06d>_<end:06d>.mp4` in
+    `root/<split>/` (`train`, `val`/`validate`, `test`) or `root/`, flat or in per-class folders.
+    Class index = position among the sorted labels of the training CSV. Clips missing on disk (common:
+    videos removed from YouTube) are left out with one warning."""
+    split_file = _find(root, K400_FILES[split], f"Kinetics-400 {split} list")
+    rows = _read_k400_csv(split_file)
+    try:
+        train_rows = rows if split == "train" else _read_k400_csv(_find(root, K400_FILES["train"], ""))
+    except DataFormatError:
+        train_rows = rows
+    classes = sorted({r[1] for r in train_rows if r[1]})
+    index = {c: i for i, c in enumerate(classes)}
+    folders = [root / d for d in K400_DIRS[split] if (root / d).is_dir()] or [root]
+    videos = _scan_videos(folders)
+    records, missing = [], []
+    for k, label, stem, yid in rows:
+        if label and label not in index:
+            raise DataFormatError(split_file, f"label {label!r} does not occur in the training list", k)
+        path = videos.get(stem) or videos.get(yid)
+        if path is None:
+            missing.append(stem)
+            continue
+        records.append(Record(path, index[label] if label else -1))
+    if not records:
+        raise DataFormatError(split_file, f"none of its {len(rows)} clips was found under "
+                                          f"{', '.join(map(str, folders))} (expected e.g. {missing[0]}.mp4)"
+                              if rows else "lists no clips")
+    if missing:
+        warnings.warn(f"{split_file}: {len(missing)} of {len(rows)} clips are missing under "
+                      f"{', '.join(map(str, folders))} and are left out (e.g. {missing[0]}.mp4)", stacklevel=3)
+    return records, classes
+
+
+# --- generic lists --------------------------------------------------------------------------------------
+
+def _is_int(s: str) -> bool:
+    return s.lstrip("-").isdigit()
+
+
+def list_index(root: Path, split: str, list_file=None):
+    """Lines `path num_frames label` (a frame folder, TSM / MMAction2 rawframes lists) or `path label`
+    (a video file); paths relative to `root`. Labels are class indices; names come from `classes.txt`
+    (one a line, in index order) beside the list or in `root`, else they are "0", "1", …"""
+    if list_file is None:
+        path = root / f"{split}.txt"
+    else:
+        path = Path(str(list_file).replace("{split}", split)).expanduser()
+        if not path.is_absolute() and not path.is_file():
+            path = root / path
+    if not path.is_file():
+        raise DataFormatError(path, f"list file for split {split!r} not found")
+    records = []
+    for k, line in _lines(path):
+        parts = line.rsplit(None, 2)
+        if len(parts) == 3 and _is_int(parts[1]) and _is_int(parts[2]):
+            rel, label = parts[0], int(parts[2])
+        else:
+            parts = line.rsplit(None, 1)
+            if len(parts) != 2 or not _is_int(parts[1]):
+                raise DataFormatError(path, f"expected 'path num_frames label' or 'path label', got {line!r}", k)
+            rel, label = parts[0], int(parts[1])
+        if label < 0:
+            raise DataFormatError(path, f"label must be >= 0, got {label}", k)
+        p = Path(rel)
+        records.append((k, p if p.is_absolute() else root / p, label))
+    _check_nonempty(records, path)
+    names_file = next((f for f in (path.parent / "classes.txt", root / "classes.txt") if f.is_file()), None)
+    if names_file is not None:
+        classes = read_class_names(names_file)
+        for k, _, label in records:
+            if label >= len(classes):
+                raise DataFormatError(path, f"label {label} has no name in {names_file} "
+                                            f"({len(classes)} classes)", k)
+    else:
+        classes = [str(i) for i in range(max(r[2] for r in records) + 1)]
+    return [Record(p, label) for _, p, label in records], classes

@@ -1,0 +1,248 @@
+"""The built-in synthetic fine-grained dataset: real files in the Something-Something V1 layout (JPEG frame
+folders + CSVs), or the Diving48 layout (mp4 + JSON), deterministic from a seed, written in seconds.
+
+Every video shows one object sliding along a horizontal stretch `[a, a + L]` of a static background.
+The classes differ only in the *order* in which the stretch is visited, `x(τ) = a + L·g(τ)` for time
+`τ ∈ [0, 1]`:
+
+| class                                   | g(τ)                         |
+|-----------------------------------------|------------------------------|
+| Moving something from left to right     | τ                            |
+| Moving something from right to left     | 1 − τ                        |
+| Moving something to the right and back  | 1 − |2τ − 1|                 |
+| Moving something to the left and back   | |2τ − 1|                     |
+| Shaking something                       | two back-and-forths, either side first |
+
+Every `g` spends equal time at every point of `[0, 1]`, and everything else (background, object,
+`a`, `L`, height) is drawn from the same distribution for every class, so the *set* of frames of a video
+has the same distribution whatever the class: any model that treats the frames as an unordered set —
+averaging per-frame scores, as TSN does — is at chance (1/5). Telling the classes apart needs the order
+(direction of motion, where the object turns), which a temporal model such as TSM or ARC can see.
+"left"/"right" classes pair under the selective flip (a mirrored "left to right" video is a "right to
+left" one); "Shaking something" flips into itself.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+VERSION = 1
+PATTERNS = {
+    "Moving something from left to right": lambda t, s: t,
+    "Moving something from right to left": lambda t, s: 1 - t,
+    "Moving something to the right and back": lambda t, s: 1 - np.abs(2 * t - 1),
+    "Moving something to the left and back": lambda t, s: np.abs(2 * t - 1),
+    "Shaking something": lambda t, s: np.abs(s - (1 - np.abs(1 - 2 * ((2 * t) % 1.0)))),
+}
+CLASSES = sorted(PATTERNS)
+SHAPES = ("circle", "square", "triangle", "diamond")
+SUPERSAMPLE = 2
+DEFAULTS = dict(train_per_class=80, val_per_class=24, frames=(14, 18), size=(72, 96))
+_SPLIT_CODE = {"train": 1, "val": 2}
+
+
+def _colour(h, s, v):
+    return tuple(int(round(255 * c)) for c in colorsys.hsv_to_rgb(h % 1.0, s, v))
+
+
+def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, x: float, y: float, r: float, fill):
+    if shape == "circle":
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=fill)
+    elif shape == "square":
+        q = 0.85 * r
+        draw.rectangle((x - q, y - q, x + q, y + q), fill=fill)
+    elif shape == "triangle":
+        draw.polygon([(x, y - r), (x + r, y + 0.8 * r), (x - r, y + 0.8 * r)], fill=fill)
+    else:
+        draw.polygon([(x, y - r), (x + r, y), (x, y + r), (x - r, y)], fill=fill)
+
+
+def render_video(rng: np.random.Generator, label: str, num_frames: int,
+                 size: tuple[int, int] = (72, 96)) -> list[Image.Image]:
+    """Frames (RGB, `size` = (h, w)) of one video of class `label`; every random choice comes from `rng`."""
+    h, w = size
+    ss = SUPERSAMPLE
+    # static background: a vertical gradient and up to two small still blobs
+    hue, sat = rng.random(), rng.uniform(0.15, 0.6)
+    v_bg = rng.uniform(0.25, 0.75)
+    top = np.array(_colour(hue, sat, min(v_bg + 0.1, 1)), dtype=np.float32)
+    bottom = np.array(_colour(hue + 0.05, sat, max(v_bg - 0.1, 0)), dtype=np.float32)
+    ramp = np.linspace(0, 1, h * ss, dtype=np.float32)[:, None, None]
+    bg = np.broadcast_to(top + (bottom - top) * ramp, (h * ss, w * ss, 3)).astype(np.uint8)
+    background = Image.fromarray(bg)
+    draw = ImageDraw.Draw(background)
+    for _ in range(rng.integers(0, 3)):
+        _draw_shape(draw, SHAPES[rng.integers(len(SHAPES))], rng.uniform(0, w) * ss, rng.uniform(0, h) * ss,
+                    rng.uniform(0.04, 0.08) * h * ss,
+                    _colour(rng.random(), rng.uniform(0.1, 0.4), np.clip(v_bg + rng.uniform(-0.2, 0.2), 0, 1)))
+    # the moving object: contrasting brightness, random shape, colour, size, stretch and height
+    v_obj = v_bg + rng.choice([-1, 1]) * rng.uniform(0.35, 0.5)
+    v_obj = v_obj if 0.05 <= v_obj <= 0.95 else v_bg - np.sign(v_obj - v_bg) * 0.42
+    fill = _colour(rng.random(), rng.uniform(0.4, 0.9), float(np.clip(v_obj, 0.03, 0.97)))
+    shape = SHAPES[rng.integers(len(SHAPES))]
+    radius = rng.uniform(0.12, 0.17) * h
+    length = rng.uniform(0.35, 0.55) * w
+    left = rng.uniform(0.15 * w, 0.85 * w - length)
+    height = rng.uniform(0.35, 0.65) * h
+    start_side = rng.integers(2)
+    t = (np.arange(num_frames) + 0.5) / num_frames
+    xs = left + length * PATTERNS[label](t, start_side) + rng.uniform(-0.5, 0.5, num_frames)
+    ys = height + rng.uniform(-0.5, 0.5, num_frames)
+    frames = []
+    for x, y in zip(xs, ys, strict=True):
+        img = background.copy()
+        _draw_shape(ImageDraw.Draw(img), shape, x * ss, y * ss, radius * ss, fill)
+        frames.append(img.resize((w, h), Image.BOX))
+    return frames
+
+
+def _videos(seed: int, split: str, per_class: int, frames: tuple[int, int]):
+    """(video number, class name, frame count, rng) of every video of a split, classes interleaved at random."""
+    order = np.random.default_rng((seed, _SPLIT_CODE[split], 0)).permutation(per_class * len(CLASSES))
+    for k, j in enumerate(order):
+        rng = np.random.default_rng((seed, _SPLIT_CODE[split], 1, int(j)))
+        yield k, CLASSES[j % len(CLASSES)], int(rng.integers(frames[0], frames[1] + 1)), rng
+
+
+def _write_mp4(path: Path, frames: list[Image.Image], fps: int = 12):
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps, options={"crf": "20", "preset": "fast"})
+        stream.width, stream.height = frames[0].size
+        stream.pix_fmt = "yuv420p"
+        for img in frames:
+            for packet in stream.encode(av.VideoFrame.from_image(img)):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+def _write(tmp: Path, seed: int, layout: str, train_per_class: int, val_per_class: int,
+           frames: tuple[int, int], size: tuple[int, int]) -> dict:
+    counts = {}
+    if layout == "ssv1":
+        (tmp / "something-something-v1-labels.csv").write_text("".join(f"{c}\n" for c in CLASSES))
+        video_dir = tmp / "20bn-something-something-v1"
+    else:
+        (tmp / "Diving48_vocab.json").write_text(json.dumps([c.split() for c in CLASSES]))
+        video_dir = tmp / "rgb"
+    video_dir.mkdir()
+    next_id = 1
+    for split, per_class in (("train", train_per_class), ("val", val_per_class)):
+        lines, entries = [], []
+        for _, label, n, rng in _videos(seed, split, per_class, frames):
+            vid = str(next_id) if layout == "ssv1" else f"synth_{next_id:05d}"
+            next_id += 1
+            images = render_video(rng, label, n, size)
+            if layout == "ssv1":
+                (video_dir / vid).mkdir()
+                for f, img in enumerate(images, 1):
+                    img.save(video_dir / vid / f"{f:05d}.jpg", quality=90)
+                lines.append(f"{vid};{label}\n")
+            else:
+                _write_mp4(video_dir / f"{vid}.mp4", images)
+                entries.append({"vid_name": vid, "label": CLASSES.index(label), "start_frame": 0, "end_frame": n})
+        if layout == "ssv1":
+            name = {"train": "train", "val": "validation"}[split]
+            (tmp / f"something-something-v1-{name}.csv").write_text("".join(lines))
+        else:
+            name = {"train": "train", "val": "test"}[split]
+            (tmp / f"Diving48_V2_{name}.json").write_text(json.dumps(entries))
+        counts[split] = per_class * len(CLASSES)
+    return counts
+
+
+def write_synthetic(out, *, seed: int = 0, layout: str = "ssv1", train_per_class: int = 80,
+                    val_per_class: int = 24, frames: tuple[int, int] = (14, 18),
+                    size: tuple[int, int] = (72, 96)) -> Path:
+    """Write the synthetic dataset to the folder `out` (which must not exist or be empty) and return it.
+
+    `layout` "ssv1": `20bn-something-something-v1/<id>/00001.jpg…` and the four SSv1 CSVs (train and
+    validation splits); "diving48": `rgb/<vid>.mp4` (H.264 via PyAV), `Diving48_V2_{train,test}.json` and
+    `Diving48_vocab.json`. `frames`: the range of frames per video; `size`: (h, w) of the frames. The
+    folder is written beside `out` first and renamed into place, so it is never seen half-written."""
+    if layout not in ("ssv1", "diving48"):
+        raise ValueError(f"layout must be 'ssv1' or 'diving48', got {layout!r}")
+    if train_per_class < 1 or val_per_class < 1:
+        raise ValueError("train_per_class and val_per_class must be >= 1")
+    if not 1 <= frames[0] <= frames[1]:
+        raise ValueError(f"frames must be a range (lo, hi) with 1 <= lo <= hi, got {frames}")
+    if min(size) < 8 or (layout == "diving48" and (size[0] % 2 or size[1] % 2)):
+        raise ValueError(f"size must be at least 8x8 (and even for mp4), got {size}")
+    out = Path(out).expanduser()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"{out} exists and is not an empty folder; remove it or choose another")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        start = time.perf_counter()
+        counts = _write(tmp, seed, layout, train_per_class, val_per_class, tuple(frames), tuple(size))
+        manifest = dict(version=VERSION, seed=seed, layout=layout, train_per_class=train_per_class,
+                        val_per_class=val_per_class, frames=list(frames), size=list(size), classes=CLASSES,
+                        videos=counts, seconds=round(time.perf_counter() - start, 2))
+        (tmp / "synth.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        if out.exists():
+            out.rmdir()
+        os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def is_complete(folder: Path, **params) -> bool:
+    """Whether `folder` holds a finished synthetic dataset written with `params` (checked via its manifest)."""
+    try:
+        manifest = json.loads((Path(folder) / "synth.json").read_text())
+    except (OSError, ValueError):
+        return False
+    expected = dict(version=VERSION, **params)
+    for key, value in expected.items():
+        got = manifest.get(key)
+        if (list(value) if isinstance(value, tuple) else value) != got:
+            return False
+    videos = Path(folder) / ("20bn-something-something-v1" if manifest["layout"] == "ssv1" else "rgb")
+    try:
+        return len(os.listdir(videos)) == sum(manifest["videos"].values())
+    except OSError:
+        return False
+
+
+def default_cache() -> Path:
+    return Path(os.environ.get("ARC_CACHE") or Path.home() / ".cache" / "arc").expanduser()
+
+
+def ensure_synthetic(cache_dir=None, seed: int = 0) -> Path:
+    """The default synthetic dataset (SSv1 layout) in `cache_dir` (default `$ARC_CACHE` or `~/.cache/arc`),
+    written when missing or incomplete. Safe when several processes (torchrun ranks) call it at once."""
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache()
+    params = dict(seed=seed, layout="ssv1", **DEFAULTS)
+    folder = cache / f"synthetic-v{VERSION}-seed{seed}"
+    if is_complete(folder, **params):
+        return folder
+    cache.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.new-", dir=cache))
+    try:
+        built = write_synthetic(staging / "data", seed=seed, layout="ssv1", **DEFAULTS)
+        if folder.exists() and not is_complete(folder, **params):
+            stale = Path(tempfile.mkdtemp(prefix=f".{folder.name}.stale-", dir=cache))
+            os.rename(folder, stale / "old")
+            shutil.rmtree(stale, ignore_errors=True)
+        try:
+            os.rename(built, folder)
+        except OSError:
+            if not is_complete(folder, **params):   # another process got there first, unless it failed
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder

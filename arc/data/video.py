@@ -1,0 +1,183 @@
+"""Reading the few frames a clip needs, from a video file (PyAV) or a folder of frame images (Pillow).
+
+A video is first *demuxed* (packets only, no decoding) to learn its frame timestamps and keyframes; then
+each requested frame is reached by seeking to the keyframe before it — unless the decoder is already
+inside that group of pictures — and decoding forward from there. Frames between two requested ones in
+the same group must be decoded (that is how inter-frame codecs work), but they are never converted to
+RGB, and groups that hold no requested frame are skipped entirely.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from pathlib import Path
+
+import av
+from PIL import Image
+
+from arc.data.errors import MediaError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg")
+# optical-flow images that MMAction2 / TSN extraction tools write beside the RGB frames
+_FLOW_PREFIXES = ("flow", "x_", "y_")
+_LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
+
+
+def _frame_key(path: Path):
+    m = _LAST_NUMBER.search(path.stem)
+    return (path.stem[: m.start()] if m else path.stem, int(m.group(1)) if m else -1, path.name)
+
+
+def list_frames(folder: Path) -> list[Path]:
+    """Frame images of a folder in temporal order: by the last number in the name (`00001.jpg`,
+    `img_00001.jpg`, `image_1.png`), optical-flow images (`flow_*`, `x_*`, `y_*`) left out."""
+    files = [p for p in folder.iterdir()
+             if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.lower().startswith(_FLOW_PREFIXES)]
+    return sorted(files, key=_frame_key)
+
+
+class FrameFolder:
+    """A video stored as one image per frame."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise MediaError(self.path, "frame folder not found")
+        self.files = list_frames(self.path)
+        if not self.files:
+            raise MediaError(self.path, "no frame images (.jpg/.jpeg/.png) in the folder")
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.files)
+
+    def read(self, indices) -> list[Image.Image]:
+        """RGB images of the frames at `indices` (0-based, repeats allowed), fully decoded."""
+        cache: dict[int, Image.Image] = {}
+        for i in sorted(set(int(i) for i in indices)):
+            f = self.files[i]
+            try:
+                with Image.open(f) as img:
+                    cache[i] = img.convert("RGB")
+            except (OSError, ValueError, SyntaxError) as e:
+                raise MediaError(self.path, f"corrupt frame image {f.name}: {e}") from None
+        return [cache[int(i)] for i in indices]
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class VideoFile:
+    """A video file read with PyAV; `num_frames` counts the packets of its first video stream."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise MediaError(self.path, "video file not found")
+        try:
+            self.container = av.open(str(self.path))
+        except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
+            raise MediaError(self.path, f"cannot open video: {e}") from None
+        try:
+            if not self.container.streams.video:
+                raise MediaError(self.path, "no video stream in the file")
+            self.stream = self.container.streams.video[0]
+            self._index()
+        except BaseException:
+            self.container.close()
+            raise
+
+    def _index(self):
+        """Presentation timestamps of all frames (sorted) and of the keyframes, from the packets alone."""
+        pts, keys = [], []
+        try:
+            for packet in self.container.demux(self.stream):
+                if packet.size == 0:
+                    continue
+                t = packet.pts if packet.pts is not None else packet.dts
+                if t is None:
+                    raise MediaError(self.path, "video packets carry no timestamps")
+                pts.append(t)
+                if packet.is_keyframe:
+                    keys.append(t)
+        except av.FFmpegError as e:
+            raise MediaError(self.path, f"corrupt video (while demuxing): {e}") from None
+        if not pts:
+            raise MediaError(self.path, "no video frames in the file")
+        self.pts = sorted(pts)
+        self.keys = sorted(keys) or self.pts[:1]
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.pts)
+
+    def read(self, indices) -> list[Image.Image]:
+        """RGB images of the frames at `indices` (0-based, repeats allowed).
+
+        For each wanted timestamp the first decoded frame at or after it is taken (the last frame of
+        the video when decoding ends early, as happens when a packet is dropped by the decoder)."""
+        wanted = sorted(set(int(i) for i in indices))
+        images: dict[int, Image.Image] = {}
+        frames = None          # the decoding generator, positioned after `current`
+        current = None         # the last decoded frame
+        current_image = None
+        exhausted = False
+        try:
+            for i in wanted:
+                target = self.pts[i]
+                if current is not None and current.pts is not None and current.pts >= target:
+                    if current_image is None:
+                        current_image = current.to_image()
+                    images[i] = current_image
+                    continue
+                key = self.keys[max(bisect.bisect_right(self.keys, target) - 1, 0)]
+                if not exhausted and (frames is None or current is None or current.pts is None
+                                      or key > current.pts):
+                    self.container.seek(key, stream=self.stream, backward=True, any_frame=False)
+                    frames = self.container.decode(self.stream)
+                found = False
+                if not exhausted:
+                    for frame in frames:
+                        current, current_image = frame, None
+                        if frame.pts is not None and frame.pts >= target:
+                            found = True
+                            break
+                    else:
+                        exhausted = True
+                if current is None:
+                    raise MediaError(self.path, "no frame could be decoded")
+                if current_image is None:
+                    current_image = current.to_image()
+                images[i] = current_image
+                if not found:
+                    exhausted = True
+        except av.FFmpegError as e:
+            raise MediaError(self.path, f"corrupt video (while decoding): {e}") from None
+        return [images[int(i)] for i in indices]
+
+    def close(self):
+        self.container.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def open_media(path) -> FrameFolder | VideoFile:
+    """A reader for `path`: a folder of frame images, or a video file (anything else PyAV can open)."""
+    path = Path(path)
+    if path.is_dir():
+        return FrameFolder(path)
+    if not path.exists():
+        raise MediaError(path, "no such video file or frame folder")
+    return VideoFile(path)
