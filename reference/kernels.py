@@ -72,33 +72,42 @@ def conv2d_grad_weight_numpy(dy: np.ndarray, x: np.ndarray, KH: int, KW: int, s:
 # -- Numba twins: the same sums as explicit loops -----------------------------------------------------------
 
 _JIT = {"parallel": True, "cache": True, "nogil": True}
+_FAST = _JIT | {"fastmath": {"reassoc", "contract"}}
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_FAST)
 def _conv2d_kernel(xt, wt, y, s, p, d):  # pragma: no cover - compiled
-    """`y[b, o, h, w] = Σ_{kh, kw, c} xt[b, ih, iw, c] · wt[kh, kw, c, o]`; `xt` NHWC, `wt` `[KH, KW, C, O]`."""
+    """`y[b, o, h, w] = Σ_{kh, kw} Σ_c xt[b, ih, iw, c] · wt[o, kh, kw, c]`; `xt` NHWC, `wt` `[O, KH, KW, C]`.
+
+    Four output channels at a time share each load of `xt` (O is padded to a multiple of 4 by the caller);
+    the sum over `c` runs in SIMD lanes, hence `fastmath` reassociation.
+    """
     B, H, W, C = xt.shape
-    KH, KW, _, O = wt.shape
+    O, KH, KW, _ = wt.shape
     Ho, Wo = y.shape[2], y.shape[3]
     for bh in numba.prange(B * Ho):
         b, h = bh // Ho, bh % Ho
-        acc = np.empty(O, dtype=y.dtype)
         for ow in range(Wo):
-            acc[:] = 0
-            for kh in range(KH):
-                ih = h * s - p + kh * d
-                if ih < 0 or ih >= H:
-                    continue
-                for kw in range(KW):
-                    iw = ow * s - p + kw * d
-                    if iw < 0 or iw >= W:
+            for o in range(0, O, 4):
+                a0 = a1 = a2 = a3 = y[b, o, h, ow]  # zero: y arrives zero-filled
+                for kh in range(KH):
+                    ih = h * s - p + kh * d
+                    if ih < 0 or ih >= H:
                         continue
-                    for c in range(C):
-                        a = xt[b, ih, iw, c]
-                        for o in range(O):
-                            acc[o] += a * wt[kh, kw, c, o]
-            for o in range(O):
-                y[b, o, h, ow] = acc[o]
+                    for kw in range(KW):
+                        iw = ow * s - p + kw * d
+                        if iw < 0 or iw >= W:
+                            continue
+                        for c in range(C):
+                            v = xt[b, ih, iw, c]
+                            a0 += v * wt[o, kh, kw, c]
+                            a1 += v * wt[o + 1, kh, kw, c]
+                            a2 += v * wt[o + 2, kh, kw, c]
+                            a3 += v * wt[o + 3, kh, kw, c]
+                y[b, o, h, ow] = a0
+                y[b, o + 1, h, ow] = a1
+                y[b, o + 2, h, ow] = a2
+                y[b, o + 3, h, ow] = a3
 
 
 @numba.njit(**_JIT)
@@ -131,13 +140,13 @@ def _conv2d_grad_input_kernel(dyt, wt, dx, s, p, d):  # pragma: no cover - compi
 
 
 @numba.njit(**_JIT)
-def _conv2d_grad_weight_kernel(dyt, xt, dwt, s, p, d):  # pragma: no cover - compiled
-    """`dwt[kh, kw, c, o] = Σ_{b, h, w} xt[b, ih, iw, c] · dyt[b, h, w, o]`; one input channel per thread."""
-    B, Ho, Wo, O = dyt.shape
+def _conv2d_grad_weight_kernel(dy, xt, dwt, s, p, d):  # pragma: no cover - compiled
+    """`dwt[o, kh, kw, c] = Σ_{b, h, w} dy[b, o, h, w] · xt[b, ih, iw, c]`; one output channel per thread."""
+    B, O, Ho, Wo = dy.shape
     _, H, W, C = xt.shape
-    KH, KW = dwt.shape[0], dwt.shape[1]
-    for c in numba.prange(C):
-        dwt[:, :, c, :] = 0
+    KH, KW = dwt.shape[1], dwt.shape[2]
+    for o in numba.prange(O):
+        dwt[o] = 0
         for b in range(B):
             for h in range(Ho):
                 for kh in range(KH):
@@ -145,13 +154,13 @@ def _conv2d_grad_weight_kernel(dyt, xt, dwt, s, p, d):  # pragma: no cover - com
                     if ih < 0 or ih >= H:
                         continue
                     for ow in range(Wo):
+                        g = dy[b, o, h, ow]
                         for kw in range(KW):
                             iw = ow * s - p + kw * d
                             if iw < 0 or iw >= W:
                                 continue
-                            a = xt[b, ih, iw, c]
-                            for o in range(O):
-                                dwt[kh, kw, c, o] += a * dyt[b, h, ow, o]
+                            for c in range(C):
+                                dwt[o, kh, kw, c] += g * xt[b, ih, iw, c]
 
 
 def _c(a: np.ndarray, *axes: int) -> np.ndarray:
@@ -161,10 +170,13 @@ def _c(a: np.ndarray, *axes: int) -> np.ndarray:
 def conv2d_numba(x: np.ndarray, w: np.ndarray, s: int, p: int, d: int) -> np.ndarray:
     """Numba twin of `conv2d_numpy`."""
     B, _, H, W = x.shape
-    O, _, KH, KW = w.shape
-    y = np.empty((B, O, conv_out_size(H, KH, s, p, d), conv_out_size(W, KW, s, p, d)), dtype=x.dtype)
-    _conv2d_kernel(_c(x, 0, 2, 3, 1), _c(w, 2, 3, 1, 0), y, s, p, d)
-    return y
+    O, C, KH, KW = w.shape
+    O4 = -(-O // 4) * 4
+    wt = np.zeros((O4, KH, KW, C), dtype=w.dtype)
+    wt[:O] = w.transpose(0, 2, 3, 1)
+    y = np.zeros((B, O4, conv_out_size(H, KH, s, p, d), conv_out_size(W, KW, s, p, d)), dtype=x.dtype)
+    _conv2d_kernel(_c(x, 0, 2, 3, 1), wt, y, s, p, d)
+    return y if O4 == O else np.ascontiguousarray(y[:, :O])
 
 
 def conv2d_grad_input_numba(dy: np.ndarray, w: np.ndarray, x_shape, s: int, p: int, d: int) -> np.ndarray:
@@ -176,9 +188,9 @@ def conv2d_grad_input_numba(dy: np.ndarray, w: np.ndarray, x_shape, s: int, p: i
 
 def conv2d_grad_weight_numba(dy: np.ndarray, x: np.ndarray, KH: int, KW: int, s: int, p: int, d: int) -> np.ndarray:
     """Numba twin of `conv2d_grad_weight_numpy`."""
-    dwt = np.empty((KH, KW, x.shape[1], dy.shape[1]), dtype=dy.dtype)
-    _conv2d_grad_weight_kernel(_c(dy, 0, 2, 3, 1), _c(x, 0, 2, 3, 1), dwt, s, p, d)
-    return np.ascontiguousarray(dwt.transpose(3, 2, 0, 1))
+    dwt = np.empty((dy.shape[1], KH, KW, x.shape[1]), dtype=dy.dtype)
+    _conv2d_grad_weight_kernel(np.ascontiguousarray(dy), _c(x, 0, 2, 3, 1), dwt, s, p, d)
+    return np.ascontiguousarray(dwt.transpose(0, 3, 1, 2))
 
 
 KERNELS = {

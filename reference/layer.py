@@ -109,7 +109,8 @@ def arc_forward(x, params, n, T, stride=1, padding=1, dilation=1, pool="max", ar
 
     `params`: `weight [Cout, Cin, K, K]`, `bias [Cout]` (absent or None for none), and for `n > 1`
     `embed [Cin, Cin]`, `fuse [n-1, Cin, c]`, `attend [n-1, Cin, c]`. `cache["stats"]` counts what ran:
-    `macs` (multiply-adds per term: conv, embed, fuse, attend) and `kept` (elements held for the backward).
+    `macs` (multiply-adds per term: conv, embed, fuse, attend), `kept` (elements held for the backward, by
+    kind) and `params` (elements of each parameter used).
     """
     _check(x, params, n, T, stride, padding, dilation, pool, aru_act)
     weight, bias = params["weight"], params.get("bias")
@@ -182,7 +183,8 @@ def arc_forward(x, params, n, T, stride=1, padding=1, dilation=1, pool="max", ar
 
     y = np.concatenate(ys, axis=1)
     cache["out_shape"] = y.shape
-    cache["stats"] = {"macs": macs, "kept": kept}
+    used = {name: value.size for name, value in params.items() if value is not None}
+    cache["stats"] = {"macs": macs, "kept": kept, "params": used}
     return y, cache
 
 
