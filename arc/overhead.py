@@ -1,0 +1,228 @@
+"""What ARC costs (paper appendix C, Eqs. 8–10; SPEC §2): the formulas, as printed and as corrected, and the
+same quantities *measured* on a real `ARCConv2d` or a whole model.
+
+Conventions. FLOPs are multiply-adds (one multiply and one add count once) for ONE clip of `T` frames, i.e.
+a batch of `N = 1`; the backward pass is not included (Eq. 8 counts the forward). Parameters are scalars.
+Memory is in elements (not bytes): the tensors autograd keeps for the backward pass of one training step
+on one clip, parameters excluded.
+
+Measured counts:
+- multiply-adds: `torch.utils.flop_counter.FlopCounterMode` over one forward, divided by 2 (it counts a
+  multiply-add as two FLOPs). It counts matrix products and convolutions only; pooling, ReLU, additions,
+  BatchNorm and resizing cost no multiply-adds, as in the paper.
+- parameters: the sum of `numel()` over `module.parameters()` (shared tensors once).
+- memory: every tensor saved for backward during one forward (`torch.autograd.graph.saved_tensors_hooks`),
+  counted once per underlying storage (autograd saves `X0` for both the first conv and the embedding, and
+  a ReLU's output for the ReLU and the conv that reads it: one buffer each), the whole storage (what stays
+  allocated), excluding storages of the module's parameters. The layer input is counted (Eq. 10 does).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from arc.layer import POOLS, ARCConv2d
+from arc.models import BACKBONES, build_model, parse_stages
+
+# -- formulas --------------------------------------------------------------------------------------------
+
+
+def _out_size(size: int, K: int, stride: int) -> int:
+    """Output length of a conv with padding `K // 2` (size-preserving for odd `K` at stride 1)."""
+    return (size + 2 * (K // 2) - K) // stride + 1
+
+
+def flops_formula(C: int, H: int, W: int, T: int, K: int, n: int, *, cout: int | None = None, stride: int = 1) -> int:
+    """Eq. 8, multiply-adds of one ARC conv layer on one clip: `K²C²HWT + C²HWT + C²(HWT + HW + T)(n-1)/n`.
+
+    (conv + embedding `We` + the `n-1` fusion maps at every position + the `n-1` attention maps on the
+    spatially and temporally pooled parts.) `C` is `Cin`; with `cout` or `stride` it is generalised to what the
+    layer executes: conv `K²·Cin·Cout·H'W'T`, embedding `Cin²·HWT`, fusion `(n-1)·Cin·c·H'W'T`, attention
+    `(n-1)·Cin·c·(H'W' + T)` with `c = Cout/n` and `H'×W'` the output size (the 1×1 maps run at the output
+    resolution, before the nearest resize). `n = 1` is the plain conv, `K²·Cin·Cout·H'W'T`.
+    """
+    cin, cout = C, C if cout is None else cout
+    Ho, Wo = _out_size(H, K, stride), _out_size(W, K, stride)
+    conv = K * K * cin * cout * Ho * Wo * T
+    if n == 1:
+        return conv
+    c = cout // n
+    return conv + cin * cin * H * W * T + (n - 1) * cin * c * (Ho * Wo * T + Ho * Wo + T)
+
+
+def params_formula(C: int, K: int, n: int, *, cout: int | None = None, bias: bool = False) -> int:
+    """Eq. 9 corrected: `K²C² + C² + 2C²(n-1)/n` — conv, embedding `We [C, C]`, and `n-1` fusion AND `n-1`
+    attention maps of `C × C/n` each. Generalised: `K²·Cin·Cout + Cin² + 2(n-1)·Cin·Cout/n` (+ `Cout` bias).
+    `n = 1`: the plain conv."""
+    cin, cout = C, C if cout is None else cout
+    conv = K * K * cin * cout + (cout if bias else 0)
+    return conv if n == 1 else conv + cin * cin + 2 * (n - 1) * cin * (cout // n)
+
+
+def params_printed(C: int, K: int, n: int, *, cout: int | None = None, bias: bool = False) -> int:
+    """Eq. 9 as printed: `K²C² + C² + C²(n-1)/n` — counts only one set of `n-1` maps of `C × C/n`."""
+    cin, cout = C, C if cout is None else cout
+    conv = K * K * cin * cout + (cout if bias else 0)
+    return conv if n == 1 else conv + cin * cin + (n - 1) * cin * (cout // n)
+
+
+def memory_formula(C: int, H: int, W: int, T: int, n: int) -> int:
+    """Eq. 10 read with `C` for the printed `C²`: `2·CHWT + (n-1)·CHWT + CHW + CT` elements in training —
+    input and embedded map, the `n-1` evolving states, the temporal (`C×H×W`) and spatial (`C×T`) attention maps.
+    `n = 1`: the plain conv keeps its input, `CHWT`."""
+    if n == 1:
+        return C * H * W * T
+    return 2 * C * H * W * T + (n - 1) * C * H * W * T + C * H * W + C * T
+
+
+def memory_saved(C: int, H: int, W: int, T: int, K: int, n: int, *, cout: int | None = None, stride: int = 1) -> int:
+    """What autograd really keeps for one clip, in elements (`measure_memory` of the bare layer; max or mean pool):
+    `Cin·HWT + (n-1)·(2·Cin·HWT + c·(H'W'T + H'W' + T))` — the input `X0`, and for each of the `n-1` steps
+    the part `Y_i` and its two pooled maps (inputs of `Wf_i`, `Wa_i`) and the two ReLU outputs `σ(E + A)` and
+    `Z` (the state also feeds the next part's conv). The embedded map `E` is only added, so it is not kept."""
+    cin, cout = C, C if cout is None else cout
+    if n == 1:
+        return cin * H * W * T
+    Ho, Wo = _out_size(H, K, stride), _out_size(W, K, stride)
+    return cin * H * W * T + (n - 1) * (2 * cin * H * W * T + (cout // n) * (Ho * Wo * T + Ho * Wo + T))
+
+
+# -- measurements ----------------------------------------------------------------------------------------
+
+
+def measure_multiply_adds(module: nn.Module, *inputs: torch.Tensor) -> int:
+    """Multiply-adds of one forward of `module(*inputs)`: FlopCounterMode's FLOPs / 2 (no grad recorded)."""
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        module(*inputs)
+    return counter.get_total_flops() // 2
+
+
+def measure_params(module: nn.Module) -> int:
+    """Number of parameter scalars (shared tensors counted once)."""
+    return sum(p.numel() for p in module.parameters())
+
+
+def measure_memory(module: nn.Module, *inputs: torch.Tensor) -> int:
+    """Elements autograd saves for backward in one forward of `module(*inputs)` (training memory).
+
+    Each storage is counted once and whole; storages of the module's parameters are left out. Pass inputs
+    with `requires_grad=True` to count what a layer inside a network keeps (meta tensors cannot be used:
+    storages are told apart by address)."""
+    params = {p.untyped_storage().data_ptr() for p in module.parameters()}
+    storages: dict[int, int] = {}
+    kept = []  # hold every saved tensor so no storage is freed and its address reused during the count
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        kept.append(t)
+        storage = t.untyped_storage()
+        key = storage.data_ptr()
+        if key not in params and storage.nbytes():
+            storages[key] = max(storages.get(key, 0), storage.nbytes() // t.element_size())
+        return t
+
+    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        module(*inputs)
+    return sum(storages.values())
+
+
+# -- reports ---------------------------------------------------------------------------------------------
+
+
+def check_layer_args(
+    C: int | None = None, H: int = 14, W: int | None = None, T: int = 8, K: int = 3, n: int = 4, stride: int = 1,
+    *, cin: int | None = None, cout: int | None = None, pool: str = "max",
+) -> tuple[int, int, int, int]:
+    """Validate the layer arguments; returns `(cin, cout, H, W)`. Raises ValueError naming the bad option."""
+    cin = C if cin is None else cin
+    cout = C if cout is None else cout
+    W = H if W is None else W
+    if cin is None or cout is None:
+        raise ValueError("give C, or both cin and cout")
+    for name, value in (("C/cin", cin), ("C/cout", cout), ("H", H), ("W", W), ("T", T), ("K", K), ("n", n),
+                        ("stride", stride)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if K % 2 == 0:
+        raise ValueError(f"K must be odd (padding K//2 keeps the size), got {K}")
+    if cout % n:
+        raise ValueError(f"n={n} must divide the output channels C/cout={cout}")
+    if pool not in POOLS:
+        raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
+    return cin, cout, H, W
+
+
+def _layers(cin: int, cout: int, K: int, n: int, stride: int, T: int, pool: str) -> tuple[nn.Conv2d, ARCConv2d]:
+    conv = nn.Conv2d(cin, cout, K, stride, padding=K // 2, bias=False)
+    return conv, ARCConv2d.from_conv(conv, n=n, num_segments=T, pool=pool)
+
+
+def layer_report(
+    C: int | None = None, H: int = 14, W: int | None = None, T: int = 8, K: int = 3, n: int = 4, stride: int = 1,
+    *, cin: int | None = None, cout: int | None = None, pool: str = "max",
+) -> dict:
+    """Formulas vs measured counts of one bias-free ARC conv (padding `K//2`) on one clip `[T, Cin, H, W]`.
+
+    Returns `{"formula": {"flops", "params", "params_printed", "memory_elements"},
+    "measured": {"flops", "params", "memory_elements"}, "plain": {"flops", "params"}}`; flops are
+    multiply-adds for one clip (N = 1), `plain` is the wrapped conv alone. With `cin = cout` and stride 1 the
+    formulas are Eqs. 8–10 exactly; otherwise their generalisation to what the layer executes.
+    """
+    cin, cout, H, W = check_layer_args(C, H, W, T, K, n, stride, cin=cin, cout=cout, pool=pool)
+    conv, layer = _layers(cin, cout, K, n, stride, T, pool)
+    x = torch.rand(T, cin, H, W, requires_grad=True)
+    return {
+        "formula": {
+            "flops": flops_formula(cin, H, W, T, K, n, cout=cout, stride=stride),
+            "params": params_formula(cin, K, n, cout=cout),
+            "params_printed": params_printed(cin, K, n, cout=cout),
+            "memory_elements": memory_formula(cin, H, W, T, n),
+        },
+        "measured": {
+            "flops": measure_multiply_adds(layer, x),
+            "params": measure_params(layer),
+            "memory_elements": measure_memory(layer, x),
+        },
+        "plain": {"flops": measure_multiply_adds(conv, x), "params": measure_params(conv)},
+    }
+
+
+def plain_memory(
+    C: int | None = None, H: int = 14, W: int | None = None, T: int = 8, K: int = 3, stride: int = 1,
+    *, cin: int | None = None, cout: int | None = None,
+) -> int:
+    """Measured training memory (elements) of the plain conv that `layer_report` wraps, for the same clip."""
+    cin, cout, H, W = check_layer_args(C, H, W, T, K, 1, stride, cin=cin, cout=cout)
+    conv = nn.Conv2d(cin, cout, K, stride, padding=K // 2, bias=False)
+    return measure_memory(conv, torch.rand(T, cin, H, W, requires_grad=True))
+
+
+def check_model_args(backbone: str, frames: int, num_classes: int, stages, n: int) -> tuple[str, ...]:
+    """Validate the model arguments; returns the stages as a sorted tuple (`stages` may be `"res3,res4"`).
+    Raises ValueError naming the bad option."""
+    if backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone {backbone!r}; expected one of {', '.join(BACKBONES)}")
+    for name, value in (("frames", frames), ("num_classes", num_classes), ("n", n)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return parse_stages(stages)
+
+
+def model_report(
+    backbone: str, frames: int = 8, num_classes: int = 174, stages=("res3", "res4", "res5"),
+    n: int = 4, size: int = 224, device: str | torch.device = "meta",
+) -> dict:
+    """Whole-model multiply-adds (one clip `[1, frames, 3, size, size]`, forward) and parameters of TSM and of
+    ARC-TSM with ARC in `stages`: `{"tsm": {"flops", "params"}, "arc": {"flops", "params"}}`.
+
+    Runs on the meta device by default: the same operators are dispatched with shapes only, which is all
+    FlopCounterMode reads, so ResNet-101 at 16 frames costs no real compute."""
+    stages = check_model_args(backbone, frames, num_classes, stages, n)
+    out = {}
+    for name, steps in (("tsm", 1), ("arc", n)):
+        with torch.device(device):
+            model = build_model(backbone, num_classes, num_segments=frames, n=steps, stages=stages).eval()
+            clip = torch.empty(1, frames, 3, size, size)
+        out[name] = {"flops": measure_multiply_adds(model, clip), "params": measure_params(model)}
+    return out

@@ -1,0 +1,89 @@
+"""`arc bench`: benchmarks that print their figures — the ARC layer, the NumPy reference, training throughput."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from cli.table import OneLineError, print_rows
+
+
+def _emit(rows: list[dict], as_json: bool, title: str) -> None:
+    if as_json:
+        click.echo(json.dumps(rows))
+    else:
+        print_rows(rows, title)
+
+
+@click.group("bench")
+def bench():
+    """Benchmarks that print their figures (rows with a median time and a ratio to the baseline)."""
+
+
+@bench.command("layer")
+@click.option("--repeats", type=int, default=50, show_default=True, help="Timed runs of each layer (median taken).")
+@click.option("--warmup", type=int, default=5, show_default=True, help="Untimed runs first.")
+@click.option("--threads", type=int, default=None, help="torch intra-op threads (CPU).  [default: torch's]")
+@click.option("--device", default="cpu", show_default=True, help="cpu, or cuda (timed with CUDA events).")
+@click.option("--n", "n", type=int, default=4, show_default=True, help="ARC recursive steps.")
+@click.option("--pool", default="max", show_default=True, help="ARC pooling: max or mean.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+def layer(repeats, warmup, threads, device, n, pool, as_json):
+    """Forward+backward of ARCConv2d vs the plain 3×3 conv it wraps: C=256, 14×14, T=8, N=2 clips."""
+    from arc.bench import run
+
+    if threads is not None and threads < 1:
+        raise OneLineError(f"--threads must be >= 1, got {threads}")
+    try:
+        rows = run(repeats=repeats, warmup=warmup, threads=threads, device=device, n=n, pool=pool)
+    except ValueError as e:
+        raise OneLineError(f"arc bench layer: {e}") from None
+    _emit(rows, as_json, f"ARC layer vs plain conv, forward+backward, C=256 14×14 T=8 N=2 on {device}, "
+                         f"median of {repeats} (ms)")
+
+
+@bench.command("reference")
+@click.option("--repeats", type=int, default=5, show_default=True, help="Timed runs (median taken).")
+@click.option("--threads", type=int, default=None, help="Threads for numba / torch.  [default: theirs]")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+def reference(repeats, threads, as_json):
+    """The NumPy reference (plain and numba) against the PyTorch layer."""
+    from reference.bench import run
+
+    if repeats < 1 or (threads is not None and threads < 1):
+        raise OneLineError(f"--repeats and --threads must be >= 1, got {repeats} and {threads}")
+    try:
+        rows = run(repeats=repeats, threads=threads)
+    except ValueError as e:
+        raise OneLineError(f"arc bench reference: {e}") from None
+    _emit(rows, as_json, f"NumPy reference vs PyTorch, median of {repeats} (ms)")
+
+
+@bench.command("train")
+@click.option("--size", "sizes", type=int, multiple=True, help="Input size in pixels (repeatable).  "
+              "[default: 224 and the synthetic demo's size]")
+@click.option("--frames", type=int, default=8, show_default=True, help="Frames per clip.")
+@click.option("--batch-size", type=int, default=2, show_default=True, help="Clips per step.")
+@click.option("--steps", type=int, default=5, show_default=True, help="Timed training steps per model.")
+@click.option("--warmup", type=int, default=1, show_default=True, help="Untimed steps first.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, or auto.")
+@click.option("--amp", default="none", show_default=True, help="Mixed precision: none, fp16 or bf16.")
+@click.option("--threads", type=int, default=None, help="torch intra-op threads (CPU).")
+@click.option("--no-loader", is_flag=True, help="Skip the data-loader row.")
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the models first.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+def train(sizes, frames, batch_size, steps, warmup, device, amp, threads, no_loader, compile_, as_json):
+    """Training throughput (clips/s) of TSM-R18 vs ARC-TSM-R18, and whether data loading keeps up."""
+    from arc.throughput import run
+
+    kwargs = dict(frames=frames, batch_size=batch_size, steps=steps, warmup=warmup,
+                  device=None if device == "auto" else device, amp=amp, threads=threads, loader=not no_loader,
+                  compile=compile_, log=None if as_json else (lambda line: click.echo(line, err=True)))
+    if sizes:
+        kwargs["sizes"] = sizes
+    try:
+        rows = run(**kwargs)
+    except ValueError as e:
+        raise OneLineError(f"arc bench train: {e}") from None
+    _emit(rows, as_json, f"Training throughput on {device}, {frames} frames, batch {batch_size}")

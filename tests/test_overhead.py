@@ -1,0 +1,162 @@
+"""Overhead counting (paper Eqs. 8–10, SPEC §2): formulas vs what a real ARCConv2d / ARC-TSM model measures."""
+
+from fractions import Fraction
+
+import pytest
+import torch
+import torchvision
+from hypothesis import given
+from strategies import layer_shapes
+from torch import nn
+
+from arc import overhead as oh
+from arc.bench import run as bench_layer
+from arc.layer import ARCConv2d
+
+# (C, H, W, T, K, n): n = 1 is the plain conv; K = 1 and 5 and non-square frames included.
+SHAPES = [(8, 5, 7, 3, 3, 1), (8, 5, 7, 3, 3, 2), (16, 6, 5, 4, 3, 4), (12, 4, 4, 2, 5, 3), (6, 3, 9, 5, 1, 2),
+          (32, 7, 7, 8, 3, 8)]
+
+
+def eq8_literal(C, H, W, T, K, n):
+    """Eq. 8 as printed (exact rational arithmetic); for n = 1 the layer is the plain conv."""
+    if n == 1:
+        return K * K * C * C * H * W * T
+    extra = Fraction(C * C * (H * W * T + H * W + T) * (n - 1), n)
+    assert extra.denominator == 1
+    return K * K * C * C * H * W * T + C * C * H * W * T + int(extra)
+
+
+@pytest.mark.parametrize("C,H,W,T,K,n", SHAPES)
+def test_measured_multiply_adds_equal_eq8_exactly(C, H, W, T, K, n):
+    report = oh.layer_report(C, H, W, T, K, n)
+    assert report["measured"]["flops"] == eq8_literal(C, H, W, T, K, n)
+    assert report["formula"]["flops"] == eq8_literal(C, H, W, T, K, n)
+    assert report["plain"]["flops"] == K * K * C * C * H * W * T
+    if n == 1:
+        assert report["measured"] == {**report["plain"], "memory_elements": C * H * W * T}
+
+
+@pytest.mark.parametrize("C,H,W,T,K,n", SHAPES)
+def test_measured_params_equal_corrected_eq9_and_exceed_printed_by_one_map_set(C, H, W, T, K, n):
+    report = oh.layer_report(C, H, W, T, K, n)
+    corrected = K * K * C * C + (0 if n == 1 else C * C + 2 * C * C * (n - 1) // n)
+    assert report["measured"]["params"] == corrected == report["formula"]["params"]
+    assert report["formula"]["params"] - report["formula"]["params_printed"] == C * C * (n - 1) // n
+    assert report["plain"]["params"] == K * K * C * C
+
+
+@pytest.mark.parametrize("C,H,W,T,K,n", SHAPES)
+def test_measured_memory_is_input_plus_five_buffers_per_step_and_exceeds_eq10(C, H, W, T, K, n):
+    """Autograd keeps X0 and, per step, Y_i, its two pooled maps, σ(E + A_i) and Z_i (see memory_saved)."""
+    report = oh.layer_report(C, H, W, T, K, n)
+    c = C // n
+    expected = C * H * W * T + (n - 1) * (2 * C * H * W * T + c * (H * W * T + H * W + T))
+    assert report["measured"]["memory_elements"] == expected == oh.memory_saved(C, H, W, T, K, n)
+    eq10 = C * H * W * T if n == 1 else 2 * C * H * W * T + (n - 1) * C * H * W * T + C * H * W + C * T
+    assert report["formula"]["memory_elements"] == eq10
+    assert (report["measured"]["memory_elements"] > eq10) == (n > 1)
+
+
+def test_report_has_exactly_the_documented_json_shape():
+    report = oh.layer_report(16, 6, n=4)
+    assert {k: set(v) for k, v in report.items()} == {
+        "formula": {"flops", "params", "params_printed", "memory_elements"},
+        "measured": {"flops", "params", "memory_elements"},
+        "plain": {"flops", "params"},
+    }
+    assert all(type(v) is int for part in report.values() for v in part.values())
+
+
+@pytest.mark.parametrize("cin,cout,H,W,T,K,n,stride", [(12, 8, 7, 9, 3, 5, 2, 2), (8, 16, 8, 8, 2, 3, 4, 2),
+                                                       (16, 8, 6, 5, 4, 3, 4, 1), (8, 8, 9, 9, 2, 3, 2, 3)])
+def test_strided_and_rectangular_layers_measure_the_generalised_formulas(cin, cout, H, W, T, K, n, stride):
+    report = oh.layer_report(None, H, W, T, K, n, stride, cin=cin, cout=cout)
+    f, m = report["formula"], report["measured"]
+    assert m["flops"] == f["flops"] == oh.flops_formula(cin, H, W, T, K, n, cout=cout, stride=stride)
+    assert m["params"] == f["params"] == K * K * cin * cout + cin * cin + 2 * (n - 1) * cin * (cout // n)
+    assert m["memory_elements"] == oh.memory_saved(cin, H, W, T, K, n, cout=cout, stride=stride)
+    Ho, Wo = (H - 1) // stride + 1, (W - 1) // stride + 1
+    assert report["plain"]["flops"] == K * K * cin * cout * Ho * Wo * T
+
+
+@given(layer_shapes(same_padding=True, max_Cin=6, max_c=3))
+def test_measured_counts_equal_formulas_for_any_same_padded_layer(shape):
+    """N clips cost N times one clip's Eq. 8 (generalised to Cin ≠ Cout), whatever the dilation or bias."""
+    conv = nn.Conv2d(shape.Cin, shape.Cout, shape.K, 1, shape.padding, shape.dilation, bias=shape.bias)
+    layer = ARCConv2d.from_conv(conv, n=shape.n, num_segments=shape.T)
+    x = torch.rand(*shape.input_shape, requires_grad=True)
+    args = (shape.Cin, shape.H, shape.W, shape.T, shape.K, shape.n)
+    assert oh.measure_multiply_adds(layer, x) == shape.N * oh.flops_formula(*args, cout=shape.Cout)
+    assert oh.measure_params(layer) == oh.params_formula(shape.Cin, shape.K, shape.n, cout=shape.Cout,
+                                                         bias=shape.bias)
+    assert oh.measure_memory(layer, x) == shape.N * oh.memory_saved(*args, cout=shape.Cout)
+
+
+def _replaced_convs(backbone: str, stages) -> list[tuple[nn.Conv2d, tuple]]:
+    """K > 1 convs of a torchvision ResNet in the given paper stages, with the input shape each one sees."""
+    resnet = getattr(torchvision.models, {"r18": "resnet18", "r50": "resnet50"}[backbone])(weights=None)
+    names = {"res2": "layer1", "res3": "layer2", "res4": "layer3", "res5": "layer4"}
+    convs = [m for s in stages for m in getattr(resnet, names[s]).modules()
+             if isinstance(m, nn.Conv2d) and m.kernel_size != (1, 1)]
+    shapes = {}
+
+    def record(module, inputs, output):
+        shapes[module] = tuple(inputs[0].shape)
+
+    hooks = [m.register_forward_hook(record) for m in convs]
+    with torch.device("meta"):
+        resnet.to("meta")(torch.empty(1, 3, 224, 224))
+    for h in hooks:
+        h.remove()
+    return [(m, shapes[m]) for m in convs]
+
+
+@pytest.mark.parametrize("backbone,stages,n", [("r18", ("res3", "res4", "res5"), 4), ("r50", ("res2", "res5"), 2)])
+def test_model_overhead_is_the_sum_of_the_replaced_layers_arus(backbone, stages, n):
+    T = 8
+    report = oh.model_report(backbone, T, 174, stages, n)
+    aru_params = aru_flops = 0
+    for conv, (_, cin, H, W) in _replaced_convs(backbone, stages):
+        c = conv.out_channels // n
+        Ho, Wo = (H - 1) // conv.stride[0] + 1, (W - 1) // conv.stride[1] + 1
+        aru_params += cin * cin + 2 * (n - 1) * cin * c
+        aru_flops += cin * cin * H * W * T + (n - 1) * cin * c * (Ho * Wo * T + Ho * Wo + T)
+    assert report["arc"]["params"] - report["tsm"]["params"] == aru_params
+    assert report["arc"]["flops"] - report["tsm"]["flops"] == aru_flops
+
+
+def test_model_report_of_tsm_r18_counts_resnet18_per_frame():
+    """TSM adds no parameters and no multiply-adds to ResNet-18 (1.82 G multiply-adds per 224² frame)."""
+    report = oh.model_report("r18", 8, 1000, (), 4)
+    assert report["tsm"] == report["arc"]
+    resnet = torchvision.models.resnet18(weights=None)
+    assert report["tsm"]["params"] == sum(p.numel() for p in resnet.parameters())
+    assert report["tsm"]["flops"] == 8 * oh.measure_multiply_adds(resnet, torch.rand(1, 3, 224, 224))
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [(dict(C=256, n=3), "n=3 must divide"), (dict(C=16, H=-2), "H must be a positive"), (dict(C=16, K=2), "odd"),
+     (dict(C=16, T=0), "T must be"), (dict(cin=8, n=4), "give C"), (dict(C=16, pool="avg"), "pool must be")],
+)
+def test_bad_layer_arguments_raise_value_errors_naming_them(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        oh.layer_report(**kwargs)
+
+
+@pytest.mark.parametrize("args,match", [(("r19", 8, 174, ("res3",), 4), "unknown backbone"),
+                                        (("r18", 8, 174, ("res6",), 4), "unknown stage"),
+                                        (("r18", 0, 174, ("res3",), 4), "frames")])
+def test_bad_model_arguments_raise_value_errors_naming_them(args, match):
+    with pytest.raises(ValueError, match=match):
+        oh.model_report(*args)
+
+
+def test_layer_benchmark_rows_time_both_layers_and_give_the_eq8_ratio():
+    rows = bench_layer(repeats=2, warmup=0, C=32, H=6, T=4, N=1, n=4)
+    assert [r["name"] for r in rows] == ["plain conv", "ARC n=4"]
+    assert rows[0]["ratio"] == 1.0 and rows[0]["flop_ratio"] == 1.0
+    assert all(r["median_ms"] > 0 for r in rows)
+    assert rows[1]["ratio"] == pytest.approx(rows[1]["median_ms"] / rows[0]["median_ms"])
+    assert rows[1]["flop_ratio"] == pytest.approx(eq8_literal(32, 6, 6, 4, 3, 4) / eq8_literal(32, 6, 6, 4, 3, 1))
