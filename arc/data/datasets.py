@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from arc.data.clips import ClipDataset, Record
-from arc.data.errors import DataFormatError
+from arc.data.errors import DataFormatError, MissingDataFile
 from arc.data.synth import CLASSES as SYNTH_CLASSES
 from arc.data.video import VIDEO_SUFFIXES
 
@@ -63,7 +63,7 @@ def build_dataset(name: str, root, split: str, *, num_segments: int = 8, train: 
         raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise DataFormatError(root, "data root not found (expected a folder)")
+        raise MissingDataFile(root, "data root not found (expected a folder)")
     info = DATASETS[name]
     if name in ("ssv1", "synthetic"):
         records, classes = ssv1_index(root, split)
@@ -87,7 +87,7 @@ def _find(root: Path, names, what: str) -> Path:
         for n in names:
             if (folder / n).is_file():
                 return folder / n
-    raise DataFormatError(root / names[0], f"{what} not found (looked for {', '.join(names)} "
+    raise MissingDataFile(root / names[0], f"{what} not found (looked for {', '.join(names)} "
                                            f"in {root} and {root / 'annotations'})")
 
 
@@ -285,8 +285,8 @@ def _is_int(s: str) -> bool:
 
 def list_index(root: Path, split: str, list_file=None):
     """Lines `path num_frames label` (a frame folder, TSM / MMAction2 rawframes lists) or `path label`
-    (a video file); paths relative to `root`. Labels are class indices; names come from `classes.txt`
-    (one a line, in index order) beside the list or in `root`, else they are "0", "1", …"""
+    (a video file), whitespace-separated; paths relative to `root`. Labels are class indices; names come
+    from `classes.txt` (one a line, in index order) beside the list or in `root`, else "0", "1", …"""
     if list_file is None:
         path = root / f"{split}.txt"
     else:
@@ -294,17 +294,14 @@ def list_index(root: Path, split: str, list_file=None):
         if not path.is_absolute() and not path.is_file():
             path = root / path
     if not path.is_file():
-        raise DataFormatError(path, f"list file for split {split!r} not found")
+        raise MissingDataFile(path, f"list file for split {split!r} not found")
     records = []
     for k, line in _lines(path):
-        parts = line.rsplit(None, 2)
-        if len(parts) == 3 and _is_int(parts[1]) and _is_int(parts[2]):
-            rel, label = parts[0], int(parts[2])
-        else:
-            parts = line.rsplit(None, 1)
-            if len(parts) != 2 or not _is_int(parts[1]):
-                raise DataFormatError(path, f"expected 'path num_frames label' or 'path label', got {line!r}", k)
-            rel, label = parts[0], int(parts[1])
+        parts = line.split()
+        if len(parts) not in (2, 3) or not all(_is_int(x) for x in parts[1:]):
+            raise DataFormatError(path, f"expected 'path num_frames label' or 'path label' (whitespace-separated, "
+                                        f"integers after the path), got {line!r}", k)
+        rel, label = parts[0], int(parts[-1])
         if label < 0:
             raise DataFormatError(path, f"label must be >= 0, got {label}", k)
         p = Path(rel)

@@ -22,6 +22,10 @@ class DataFormatError(DataError):
         super().__init__(f"{where}: {what}")
 
 
+class MissingDataFile(DataFormatError):
+    """A dataset index file (or the data root) that should exist does not."""
+
+
 class MediaError(DataError):
     """A video file or frame folder cannot be read (missing, empty, corrupt)."""
 

@@ -1,10 +1,11 @@
 """TSN sparse sampling (Wang et al. 2016; SPEC §4): one frame from each of `T` equal segments of the video.
 
-Frame `k` of a clip is `⌊(k + u_k)·N / T⌋` for a video of `N` frames: `u_k ~ U[0, 1)` independently per
-segment in training, `u = 1/2` (the segment's centre) in testing, and for multi-clip testing clip `c` of `C`
-uses `u = (c + 1/2) / C`, so the clips are spread evenly inside each segment (distinct when `N ≥ T·C`).
-The indices are always in `[0, N)`, non-decreasing, one per segment; strictly increasing when `N ≥ T`.
-Short videos (`N < T`) repeat frames, as TSM does.
+Training: a video of `N ≥ T` frames is cut into `T` runs of whole frames, run `k` = frames
+`[b_k, b_{k+1})` with `b_k = ⌊k·N/T⌋`, and one frame is drawn uniformly from each run — strictly
+increasing indices. Testing: frame `⌊(k + u)·N/T⌋` of segment `k` with `u = 1/2`, the centre frame (the
+same frames as TSM); multi-clip testing gives clip `c` of `C` the offset `u = (c + 1/2)/C`, spreading the
+clips evenly inside each segment (distinct when `N ≥ T·C`). Videos shorter than `T` repeat frames
+(`⌊(k + u)·N/T⌋` with a random `u` per segment in training). Indices are always in `[0, N)`, sorted.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ def sample_indices(num_frames: int, num_segments: int, *, train: bool, clips: in
         raise ValueError(f"num_frames must be >= 1, got {num_frames}")
     if num_segments < 1 or clips < 1:
         raise ValueError(f"num_segments and clips must be >= 1, got {num_segments} and {clips}")
-    k = np.arange(num_segments, dtype=np.float64)
     if train:
         if clips != 1:
             raise ValueError("training samples one clip per video (clips=1)")
@@ -29,5 +29,10 @@ def sample_indices(num_frames: int, num_segments: int, *, train: bool, clips: in
         u = rng.random((1, num_segments))
     else:
         u = ((np.arange(clips, dtype=np.float64) + 0.5) / clips)[:, None]
-    idx = np.floor((k[None, :] + u) * num_frames / num_segments).astype(np.int64)
+    if train and num_frames >= num_segments:
+        b = np.arange(num_segments + 1, dtype=np.int64) * num_frames // num_segments
+        idx = b[None, :-1] + np.floor(u * (b[1:] - b[:-1])[None, :]).astype(np.int64)
+    else:
+        k = np.arange(num_segments, dtype=np.float64)
+        idx = np.floor((k[None, :] + u) * num_frames / num_segments).astype(np.int64)
     return np.minimum(idx, num_frames - 1)

@@ -29,7 +29,7 @@ import json
 import os
 import shutil
 import tempfile
-import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -66,9 +66,20 @@ def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, x: float, y: float, r: fl
         draw.polygon([(x, y - r), (x + r, y), (x, y + r), (x - r, y)], fill=fill)
 
 
-def render_video(rng: np.random.Generator, label: str, num_frames: int,
-                 size: tuple[int, int] = (72, 96)) -> list[Image.Image]:
-    """Frames (RGB, `size` = (h, w)) of one video of class `label`; every random choice comes from `rng`."""
+@dataclass
+class Scene:
+    """Everything random about one video: the static background and the object's path."""
+
+    background: Image.Image     # supersampled by SUPERSAMPLE
+    shape: str
+    fill: tuple
+    radius: float
+    xs: np.ndarray              # object centre per frame, in frame pixels
+    ys: np.ndarray
+
+
+def plan_video(rng: np.random.Generator, label: str, num_frames: int, size: tuple[int, int] = (72, 96)) -> Scene:
+    """The scene of one video of class `label` (`size` = (h, w)); every random choice comes from `rng`."""
     h, w = size
     ss = SUPERSAMPLE
     # static background: a vertical gradient and up to two small still blobs
@@ -97,12 +108,25 @@ def render_video(rng: np.random.Generator, label: str, num_frames: int,
     t = (np.arange(num_frames) + 0.5) / num_frames
     xs = left + length * PATTERNS[label](t, start_side) + rng.uniform(-0.5, 0.5, num_frames)
     ys = height + rng.uniform(-0.5, 0.5, num_frames)
+    return Scene(background, shape, fill, radius, xs, ys)
+
+
+def draw_video(scene: Scene) -> list[Image.Image]:
+    """The frames of a scene (RGB, drawn supersampled and reduced, so the motion is sub-pixel smooth)."""
+    ss = SUPERSAMPLE
+    w, h = scene.background.width // ss, scene.background.height // ss
     frames = []
-    for x, y in zip(xs, ys, strict=True):
-        img = background.copy()
-        _draw_shape(ImageDraw.Draw(img), shape, x * ss, y * ss, radius * ss, fill)
+    for x, y in zip(scene.xs, scene.ys, strict=True):
+        img = scene.background.copy()
+        _draw_shape(ImageDraw.Draw(img), scene.shape, x * ss, y * ss, scene.radius * ss, scene.fill)
         frames.append(img.resize((w, h), Image.BOX))
     return frames
+
+
+def render_video(rng: np.random.Generator, label: str, num_frames: int,
+                 size: tuple[int, int] = (72, 96)) -> list[Image.Image]:
+    """Frames (RGB, `size` = (h, w)) of one video of class `label`; every random choice comes from `rng`."""
+    return draw_video(plan_video(rng, label, num_frames, size))
 
 
 def _videos(seed: int, split: str, per_class: int, frames: tuple[int, int]):
@@ -185,11 +209,10 @@ def write_synthetic(out, *, seed: int = 0, layout: str = "ssv1", train_per_class
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        start = time.perf_counter()
         counts = _write(tmp, seed, layout, train_per_class, val_per_class, tuple(frames), tuple(size))
         manifest = dict(version=VERSION, seed=seed, layout=layout, train_per_class=train_per_class,
                         val_per_class=val_per_class, frames=list(frames), size=list(size), classes=CLASSES,
-                        videos=counts, seconds=round(time.perf_counter() - start, 2))
+                        videos=counts)
         (tmp / "synth.json").write_text(json.dumps(manifest, indent=1) + "\n")
         if out.exists():
             out.rmdir()

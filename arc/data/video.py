@@ -23,6 +23,8 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpe
 # optical-flow images that MMAction2 / TSN extraction tools write beside the RGB frames
 _FLOW_PREFIXES = ("flow", "x_", "y_")
 _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
+# what PyAV raises on broken files (FFmpeg errors; bad metadata encodings; truncated streams)
+_AV_ERRORS = (av.FFmpegError, OSError, EOFError, ValueError)
 
 
 def _frame_key(path: Path):
@@ -76,15 +78,17 @@ class FrameFolder:
 
 
 class VideoFile:
-    """A video file read with PyAV; `num_frames` counts the packets of its first video stream."""
+    """A video file read with PyAV; `num_frames` counts the packets of its first video stream, `decoded`
+    the frames decoded so far."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self.decoded = 0
         if not self.path.is_file():
             raise MediaError(self.path, "video file not found")
         try:
             self.container = av.open(str(self.path))
-        except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
+        except _AV_ERRORS as e:
             raise MediaError(self.path, f"cannot open video: {e}") from None
         try:
             if not self.container.streams.video:
@@ -108,7 +112,9 @@ class VideoFile:
                 pts.append(t)
                 if packet.is_keyframe:
                     keys.append(t)
-        except av.FFmpegError as e:
+        except MediaError:
+            raise
+        except _AV_ERRORS as e:
             raise MediaError(self.path, f"corrupt video (while demuxing): {e}") from None
         if not pts:
             raise MediaError(self.path, "no video frames in the file")
@@ -147,6 +153,7 @@ class VideoFile:
                 if not exhausted:
                     for frame in frames:
                         current, current_image = frame, None
+                        self.decoded += 1
                         if frame.pts is not None and frame.pts >= target:
                             found = True
                             break
@@ -159,7 +166,9 @@ class VideoFile:
                 images[i] = current_image
                 if not found:
                     exhausted = True
-        except av.FFmpegError as e:
+        except MediaError:
+            raise
+        except _AV_ERRORS as e:
             raise MediaError(self.path, f"corrupt video (while decoding): {e}") from None
         return [images[int(i)] for i in indices]
 
