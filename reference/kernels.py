@@ -1,8 +1,8 @@
 """The convolution's hot loops, each written twice.
 
 The plain-NumPy function is the specification: one `einsum` per kernel tap `(kh, kw)` over a strided view of
-the zero-padded input. Its `@numba.njit` twin computes the same sums with explicit loops (channels-last copies,
-the innermost loop a contiguous `axpy`, the outermost a `prange`) and is tested against it.
+the zero-padded input. Its `@numba.njit` twin computes the same sums with explicit loops over channels-last
+copies (innermost loop contiguous over channels, outermost a `prange` over threads) and is tested against it.
 
 Layout: `x [B, C, H, W]`, `w [O, C, KH, KW]`, `y [B, O, H', W']` with
 `H' = ⌊(H + 2p − d(KH − 1) − 1) / s⌋ + 1`. Input pixel of output `(h, w)` at tap `(kh, kw)`:
@@ -76,30 +76,25 @@ _FAST = _JIT | {"fastmath": {"reassoc", "contract"}}
 
 
 @numba.njit(**_FAST)
-def _conv2d_kernel(xt, wt, y, s, p, d):  # pragma: no cover - compiled
-    """`y[b, o, h, w] = Σ_{kh, kw} Σ_c xt[b, ih, iw, c] · wt[o, kh, kw, c]`; `xt` NHWC, `wt` `[O, KH, KW, C]`.
+def _conv2d_kernel(xp, wt, y, s, d):  # pragma: no cover - compiled
+    """`y[b, o, h, w] = Σ_{kh, kw} Σ_c xp[b, h·s + kh·d, w·s + kw·d, c] · wt[o, kh, kw, c]`.
 
-    Four output channels at a time share each load of `xt` (O is padded to a multiple of 4 by the caller);
-    the sum over `c` runs in SIMD lanes, hence `fastmath` reassociation.
+    `xp`: the zero-padded input, channels last; `wt` `[O, KH, KW, C]` with O a multiple of 4: four output
+    channels share each load of `xp`, and the sum over `c` runs in SIMD lanes (hence `fastmath` reassociation).
     """
-    B, H, W, C = xt.shape
-    O, KH, KW, _ = wt.shape
-    Ho, Wo = y.shape[2], y.shape[3]
+    B, Ho, Wo = y.shape[0], y.shape[2], y.shape[3]
+    O, KH, KW, C = wt.shape
     for bh in numba.prange(B * Ho):
         b, h = bh // Ho, bh % Ho
         for ow in range(Wo):
             for o in range(0, O, 4):
                 a0 = a1 = a2 = a3 = y[b, o, h, ow]  # zero: y arrives zero-filled
                 for kh in range(KH):
-                    ih = h * s - p + kh * d
-                    if ih < 0 or ih >= H:
-                        continue
+                    ih = h * s + kh * d
                     for kw in range(KW):
-                        iw = ow * s - p + kw * d
-                        if iw < 0 or iw >= W:
-                            continue
+                        iw = ow * s + kw * d
                         for c in range(C):
-                            v = xt[b, ih, iw, c]
+                            v = xp[b, ih, iw, c]
                             a0 += v * wt[o, kh, kw, c]
                             a1 += v * wt[o + 1, kh, kw, c]
                             a2 += v * wt[o + 2, kh, kw, c]
@@ -112,7 +107,10 @@ def _conv2d_kernel(xt, wt, y, s, p, d):  # pragma: no cover - compiled
 
 @numba.njit(**_JIT)
 def _conv2d_grad_input_kernel(dyt, wt, dx, s, p, d):  # pragma: no cover - compiled
-    """`dx[b, c, ih, iw] = Σ_{taps reading (ih, iw)} Σ_o dyt[b, h, w, o] · wt[kh, kw, o, c]`; `wt` `[KH, KW, O, C]`."""
+    """`dx[b, c, ih, iw] = Σ_{taps that read (ih, iw)} Σ_o dyt[b, h, w, o] · wt[kh, kw, o, c]`.
+
+    `dyt`: `dy` channels last; `wt` `[KH, KW, O, C]`, O a multiple of 4 (four output channels per pass).
+    """
     B, Ho, Wo, O = dyt.shape
     KH, KW, _, C = wt.shape
     H, W = dx.shape[2], dx.shape[3]
@@ -131,65 +129,87 @@ def _conv2d_grad_input_kernel(dyt, wt, dx, s, p, d):  # pragma: no cover - compi
                     if ws < 0 or ws % s != 0 or ws // s >= Wo:
                         continue
                     ow = ws // s
-                    for o in range(O):
-                        g = dyt[b, h, ow, o]
+                    for o in range(0, O, 4):
+                        g0, g1, g2, g3 = dyt[b, h, ow, o : o + 4]
                         for c in range(C):
-                            acc[c] += g * wt[kh, kw, o, c]
+                            acc[c] += (g0 * wt[kh, kw, o, c] + g1 * wt[kh, kw, o + 1, c]
+                                       + g2 * wt[kh, kw, o + 2, c] + g3 * wt[kh, kw, o + 3, c])
             for c in range(C):
                 dx[b, c, ih, iw] = acc[c]
 
 
 @numba.njit(**_JIT)
-def _conv2d_grad_weight_kernel(dy, xt, dwt, s, p, d):  # pragma: no cover - compiled
-    """`dwt[o, kh, kw, c] = Σ_{b, h, w} dy[b, o, h, w] · xt[b, ih, iw, c]`; one output channel per thread."""
+def _conv2d_grad_weight_kernel(dy, xp, dwt, s, d):  # pragma: no cover - compiled
+    """`dwt[o, kh, kw, c] = Σ_{b, h, w} dy[b, o, h, w] · xp[b, h·s + kh·d, w·s + kw·d, c]`.
+
+    `xp`: the zero-padded input, channels last. One output channel per thread; four output columns per pass.
+    """
     B, O, Ho, Wo = dy.shape
-    _, H, W, C = xt.shape
+    C = xp.shape[3]
     KH, KW = dwt.shape[1], dwt.shape[2]
     for o in numba.prange(O):
         dwt[o] = 0
         for b in range(B):
             for h in range(Ho):
                 for kh in range(KH):
-                    ih = h * s - p + kh * d
-                    if ih < 0 or ih >= H:
-                        continue
-                    for ow in range(Wo):
-                        g = dy[b, o, h, ow]
-                        for kw in range(KW):
-                            iw = ow * s - p + kw * d
-                            if iw < 0 or iw >= W:
-                                continue
+                    ih = h * s + kh * d
+                    for kw in range(KW):
+                        ow = 0
+                        while ow + 4 <= Wo:
+                            g0, g1, g2, g3 = dy[b, o, h, ow : ow + 4]
+                            i0 = ow * s + kw * d
+                            i1, i2, i3 = i0 + s, i0 + 2 * s, i0 + 3 * s
                             for c in range(C):
-                                dwt[o, kh, kw, c] += g * xt[b, ih, iw, c]
+                                dwt[o, kh, kw, c] += (g0 * xp[b, ih, i0, c] + g1 * xp[b, ih, i1, c]
+                                                      + g2 * xp[b, ih, i2, c] + g3 * xp[b, ih, i3, c])
+                            ow += 4
+                        while ow < Wo:
+                            g0, i0 = dy[b, o, h, ow], ow * s + kw * d
+                            for c in range(C):
+                                dwt[o, kh, kw, c] += g0 * xp[b, ih, i0, c]
+                            ow += 1
 
 
-def _c(a: np.ndarray, *axes: int) -> np.ndarray:
-    return np.ascontiguousarray(a.transpose(axes))
+def _padded_nhwc(x: np.ndarray, p: int) -> np.ndarray:
+    """`x [B, C, H, W]` → zero-padded, channels-last `[B, H + 2p, W + 2p, C]`."""
+    B, C, H, W = x.shape
+    xp = np.zeros((B, H + 2 * p, W + 2 * p, C), dtype=x.dtype)
+    xp[:, p : p + H, p : p + W] = x.transpose(0, 2, 3, 1)
+    return xp
+
+
+def _round4(n: int) -> int:
+    return -(-n // 4) * 4
 
 
 def conv2d_numba(x: np.ndarray, w: np.ndarray, s: int, p: int, d: int) -> np.ndarray:
     """Numba twin of `conv2d_numpy`."""
     B, _, H, W = x.shape
     O, C, KH, KW = w.shape
-    O4 = -(-O // 4) * 4
-    wt = np.zeros((O4, KH, KW, C), dtype=w.dtype)
+    wt = np.zeros((_round4(O), KH, KW, C), dtype=w.dtype)
     wt[:O] = w.transpose(0, 2, 3, 1)
-    y = np.zeros((B, O4, conv_out_size(H, KH, s, p, d), conv_out_size(W, KW, s, p, d)), dtype=x.dtype)
-    _conv2d_kernel(_c(x, 0, 2, 3, 1), wt, y, s, p, d)
-    return y if O4 == O else np.ascontiguousarray(y[:, :O])
+    y = np.zeros((B, len(wt), conv_out_size(H, KH, s, p, d), conv_out_size(W, KW, s, p, d)), dtype=x.dtype)
+    _conv2d_kernel(_padded_nhwc(x, p), wt, y, s, d)
+    return y if len(wt) == O else np.ascontiguousarray(y[:, :O])
 
 
 def conv2d_grad_input_numba(dy: np.ndarray, w: np.ndarray, x_shape, s: int, p: int, d: int) -> np.ndarray:
     """Numba twin of `conv2d_grad_input_numpy`."""
+    B, O, Ho, Wo = dy.shape
+    _, C, KH, KW = w.shape
+    dyt = np.zeros((B, Ho, Wo, _round4(O)), dtype=dy.dtype)
+    dyt[..., :O] = dy.transpose(0, 2, 3, 1)
+    wt = np.zeros((KH, KW, _round4(O), C), dtype=w.dtype)
+    wt[:, :, :O] = w.transpose(2, 3, 0, 1)
     dx = np.empty(x_shape, dtype=dy.dtype)
-    _conv2d_grad_input_kernel(_c(dy, 0, 2, 3, 1), _c(w, 2, 3, 0, 1), dx, s, p, d)
+    _conv2d_grad_input_kernel(dyt, wt, dx, s, p, d)
     return dx
 
 
 def conv2d_grad_weight_numba(dy: np.ndarray, x: np.ndarray, KH: int, KW: int, s: int, p: int, d: int) -> np.ndarray:
     """Numba twin of `conv2d_grad_weight_numpy`."""
     dwt = np.empty((dy.shape[1], KH, KW, x.shape[1]), dtype=dy.dtype)
-    _conv2d_grad_weight_kernel(np.ascontiguousarray(dy), _c(x, 0, 2, 3, 1), dwt, s, p, d)
+    _conv2d_grad_weight_kernel(np.ascontiguousarray(dy), _padded_nhwc(x, p), dwt, s, d)
     return np.ascontiguousarray(dwt.transpose(0, 3, 1, 2))
 
 
