@@ -252,7 +252,7 @@ def k400_index(root: Path, split: str):
     rows = _read_k400_csv(split_file)
     try:
         train_rows = rows if split == "train" else _read_k400_csv(_find(root, K400_FILES["train"], ""))
-    except DataFormatError:
+    except MissingDataFile:
         train_rows = rows
     classes = sorted({r[1] for r in train_rows if r[1]})
     index = {c: i for i, c in enumerate(classes)}
