@@ -67,7 +67,8 @@ def leaky_relu_forward(x, slope: float = 0.01):
 def relu_backward(dy, cache, dx) -> None:
     """`dx += dy · σ'(x)`: ReLU's and LeakyReLU's (the cache carries the slope, 0 for ReLU)."""
     y, slope = cache
-    dx += np.where(y > 0, dy, slope * dy)
+    positive = y > 0
+    dx += dy * positive if slope == 0 else np.where(positive, dy, slope * dy)
 
 
 leaky_relu_backward = relu_backward

@@ -14,6 +14,16 @@ from reference import ops
 from tests.strategies import LayerShape, aru_acts, canonical_params, layer_shapes, pools, seeds
 
 
+@pytest.fixture(scope="module", autouse=True)
+def numpy_by_default():
+    """The NumPy backend unless a test picks one: many tiny calls, where Numba's thread pool only adds latency.
+    `test_numba_backend_equals_numpy_backend` holds the Numba backend to it."""
+    previous = reference.get_backend()
+    reference.set_backend("numpy")
+    yield
+    reference.set_backend(previous)
+
+
 @pytest.fixture(params=reference.BACKENDS)
 def backend(request):
     previous = reference.get_backend()
