@@ -9,6 +9,15 @@ import click
 from cli.table import OneLineError, print_rows
 
 
+def _check_device(device: str) -> None:
+    import torch
+
+    try:
+        torch.device(device)
+    except RuntimeError:
+        raise OneLineError(f"--device {device!r}: expected cpu, cuda, cuda:N or auto") from None
+
+
 def _emit(rows: list[dict], as_json: bool, title: str) -> None:
     if as_json:
         click.echo(json.dumps(rows))
@@ -35,6 +44,7 @@ def layer(repeats, warmup, threads, device, n, pool, as_json):
 
     if threads is not None and threads < 1:
         raise OneLineError(f"--threads must be >= 1, got {threads}")
+    _check_device(device)
     try:
         rows = run(repeats=repeats, warmup=warmup, threads=threads, device=device, n=n, pool=pool)
     except ValueError as e:
@@ -44,15 +54,13 @@ def layer(repeats, warmup, threads, device, n, pool, as_json):
 
 
 @bench.command("reference")
-@click.option("--repeats", type=int, default=5, show_default=True, help="Timed runs (median taken).")
+@click.option("--repeats", type=int, default=10, show_default=True, help="Timed runs (median taken).")
 @click.option("--threads", type=int, default=None, help="Threads for numba / torch.  [default: theirs]")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 def reference(repeats, threads, as_json):
     """The NumPy reference (plain and numba) against the PyTorch layer."""
     from reference.bench import run
 
-    if repeats < 1 or (threads is not None and threads < 1):
-        raise OneLineError(f"--repeats and --threads must be >= 1, got {repeats} and {threads}")
     try:
         rows = run(repeats=repeats, threads=threads)
     except ValueError as e:
@@ -77,6 +85,15 @@ def train(sizes, frames, batch_size, steps, warmup, device, amp, threads, no_loa
     """Training throughput (clips/s) of TSM-R18 vs ARC-TSM-R18, and whether data loading keeps up."""
     from arc.throughput import run
 
+    if amp not in ("none", "fp16", "bf16"):
+        raise OneLineError(f"--amp must be none, fp16 or bf16, got {amp!r}")
+    counts = [("--frames", frames), ("--batch-size", batch_size), ("--steps", steps),
+              ("--threads", 1 if threads is None else threads), *(("--size", size) for size in sizes)]
+    bad = [f"{flag} {value}" for flag, value in counts if value < 1] + ([f"--warmup {warmup}"] if warmup < 0 else [])
+    if bad:
+        raise OneLineError(f"arc bench train: {', '.join(bad)}: sizes, counts and threads must be >= 1, warm-up >= 0")
+    if device != "auto":
+        _check_device(device)
     kwargs = dict(frames=frames, batch_size=batch_size, steps=steps, warmup=warmup,
                   device=None if device == "auto" else device, amp=amp, threads=threads, loader=not no_loader,
                   compile=compile_, log=None if as_json else (lambda line: click.echo(line, err=True)))

@@ -1,0 +1,141 @@
+"""`arc overhead` and `arc bench`: JSON equals the library's answer, tables name the Eq. 9 gap, errors are one line."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from arc import overhead as oh
+from cli.main import cli
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_layer_json_matches_the_library():
+    result = invoke("overhead", "--C", "16", "--H", "6", "--W", "5", "--T", "4", "--n", "4", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == oh.layer_report(16, 6, 5, 4, 3, 4)
+
+
+def test_layer_json_with_cin_cout_stride_and_mean_pool_matches_the_library():
+    result = invoke("overhead", "--cin", "12", "--cout", "8", "--H", "7", "--K", "5", "--n", "2", "--stride", "2",
+                    "--pool", "mean", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == oh.layer_report(None, 7, 7, 8, 5, 2, 2, cin=12, cout=8, pool="mean")
+
+
+def test_model_json_matches_the_library():
+    result = invoke("overhead", "--model", "r18", "--frames", "8", "--num-classes", "174", "--stages", "res4,res5",
+                    "--n", "2", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == oh.model_report("r18", 8, 174, ("res4", "res5"), 2)
+
+
+def test_layer_table_shows_formula_measured_ratio_and_names_the_eq9_gap():
+    result = invoke("overhead", "--C", "64", "--H", "14", "--n", "4")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    report = oh.layer_report(64, 14, n=4)
+    flops_row = next(line for line in out.splitlines() if line.startswith("multiply-adds"))
+    assert f"{report['formula']['flops']:,}" in flops_row
+    assert f"{report['measured']['flops'] / report['plain']['flops']:.3f}" in flops_row
+    assert f"{64 * 64 * 3 // 4:,} parameters more" in out  # C²(n-1)/n: the second set of maps
+    assert f"{report['formula']['params_printed']:,}" in out and "Eq. 9 as printed" in out
+
+
+def test_model_table_shows_tsm_and_arc_side_by_side():
+    result = invoke("overhead", "--model", "r18")
+    assert result.exit_code == 0, result.output
+    report = oh.model_report("r18")
+    rows = {line.split("  ")[0]: line for line in result.stdout.splitlines()}
+    assert f"{report['tsm']['flops'] / 1e9:.3f}" in rows["TSM"]
+    assert f"{report['arc']['params'] / 1e6:.3f}" in rows["ARC-TSM"]
+
+
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["--C", "256", "--n", "3"], "n=3 must divide"),
+        (["--H", "-1"], "H must be a positive integer"),
+        (["--C", "16", "--K", "4"], "K must be odd"),
+        (["--C", "16", "--pool", "avg"], "pool must be one of"),
+        (["--model", "r19"], "unknown backbone 'r19'"),
+        (["--model", "r18", "--stages", "res3,res6"], "unknown stage"),
+        (["--model", "r18", "--n", "0"], "n must be a positive integer"),
+        (["--model", "r18", "--C", "64", "--H", "7"], "--C, --H: layer options, not valid with --model"),
+        (["--frames", "16"], "--frames: valid only with --model"),
+    ],
+)
+def test_bad_overhead_arguments_exit_2_with_one_line(args, words):
+    result = invoke("overhead", *args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ") and words in result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_installed_console_script_reports_a_bad_n_in_one_line():
+    arc = Path(sys.executable).with_name("arc")
+    proc = subprocess.run([str(arc), "overhead", "--C", "10", "--n", "4"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stdout == "" and "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines() == ["Error: arc overhead: n=4 must divide the output channels C/cout=10"]
+
+
+def test_bench_layer_json_rows():
+    result = invoke("bench", "layer", "--repeats", "1", "--warmup", "0", "--n", "2", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["name"] for r in rows] == ["plain conv", "ARC n=2"]
+    assert rows[0]["ratio"] == 1.0 and rows[1]["median_ms"] > 0
+    expected = oh.flops_formula(256, 14, 14, 8, 3, 2) / oh.flops_formula(256, 14, 14, 8, 3, 1)
+    assert rows[1]["flop_ratio"] == pytest.approx(expected)
+
+
+def test_bench_table_lists_the_rows_as_plain_lines_off_a_terminal():
+    result = invoke("bench", "layer", "--repeats", "1", "--warmup", "0")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[1].split() == ["name", "median_ms", "ratio", "flop_ratio"]
+    assert lines[2].startswith("plain conv") and lines[3].startswith("ARC n=4")
+
+
+@pytest.mark.parametrize("args,words", [(["--n", "3"], "n=3 must divide"), (["--threads", "0"], "--threads"),
+                                        (["--repeats", "0"], "repeats must be >= 1")])
+def test_bad_bench_arguments_exit_2_with_one_line(args, words):
+    result = invoke("bench", "layer", *args)
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and words in result.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the error is for machines without CUDA")
+def test_bench_on_cuda_without_a_gpu_says_so():
+    result = invoke("bench", "layer", "--device", "cuda", "--repeats", "1")
+    assert result.exit_code == 2 and "no CUDA device" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args,words",
+    [(["train", "--amp", "fp8"], "--amp must be none, fp16 or bf16"), (["train", "--size", "0"], "--size 0"),
+     (["train", "--threads", "0"], "--threads 0"), (["train", "--device", "gpu0"], "--device 'gpu0'"),
+     (["reference", "--repeats", "0"], "repeats must be >= 1")],
+)
+def test_bad_train_and_reference_bench_arguments_exit_2_with_one_line(args, words):
+    result = invoke("bench", *args)
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and words in result.stderr
+
+
+def test_bench_train_passes_its_options_to_the_throughput_benchmark():
+    result = invoke("bench", "train", "--size", "32", "--frames", "2", "--batch-size", "1", "--steps", "1",
+                    "--warmup", "0", "--no-loader", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [(r["size"], r["frames"], r["batch"]) for r in rows] == [(32, 2, 1), (32, 2, 1)]
+    assert rows[0]["ratio"] == 1.0 and all(r["clips_per_s"] > 0 for r in rows)
