@@ -53,10 +53,9 @@ def pool_time(y: torch.Tensor, pool: str, num_segments: int) -> torch.Tensor:
     return clips.amax(dim=1) if pool == "max" else clips.mean(dim=1)
 
 
-def broadcast_frames(per_clip: torch.Tensor, num_segments: int) -> torch.Tensor:
-    """`[N, C, H, W]` → `[N·T, C, H, W]`: a clip-level map repeated for each of its `T` frames (a view)."""
-    N, C, H, W = per_clip.shape
-    return per_clip[:, None].expand(N, num_segments, C, H, W).reshape(N * num_segments, C, H, W)
+def _accumulate(total: torch.Tensor | None, term: torch.Tensor) -> torch.Tensor:
+    """A running sum `Σ_{j<i}`, kept in place (autograd needs none of the summed values)."""
+    return term if total is None else total.add_(term)
 
 
 class ARCConv2d(nn.Module):
@@ -187,8 +186,8 @@ class ARCConv2d(nn.Module):
 
     # -- the forward path f_i: conv → norm → act on channel slice i --------------------------------------
 
-    def _sigma(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(x) if self.aru_act == "relu" else F.leaky_relu(x, 0.01)
+    def _sigma(self, x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+        return F.relu(x, inplace) if self.aru_act == "relu" else F.leaky_relu(x, 0.01, inplace)
 
     def _norm_factor(self) -> float | None:
         """BatchNorm's running-average factor for this forward (counted once, not once per part)."""
@@ -247,17 +246,20 @@ class ARCConv2d(nn.Module):
         if self.n == 1:
             return ys[0]
 
-        state = x + channel_map(self.embed, x)
-        fused = attend_space = attend_time = 0
+        N, C, H, W = x.shape[0] // T, self.in_channels, *size
+        state = (x + channel_map(self.embed, x)).view(N, T, C, H, W)
+        fused = attend_space = attend_time = None
         for i in range(1, self.n):
             y = ys[-1]
-            fused = fused + channel_map(self.fuse[i - 1], y)
-            attend_space = attend_space + channel_map(self.attend[i - 1], pool_space(y, self.pool, size))
-            attend_time = attend_time + channel_map(self.attend[i - 1], pool_time(y, self.pool, T))
-            attention = attend_space + broadcast_frames(resize_nearest(attend_time, size), T)
-            z = self._sigma(self._sigma(state + attention) + resize_nearest(fused, size))
+            fused = _accumulate(fused, channel_map(self.fuse[i - 1], y))
+            attend_space = _accumulate(attend_space, channel_map(self.attend[i - 1], pool_space(y, self.pool, size)))
+            attend_time = _accumulate(attend_time, channel_map(self.attend[i - 1], pool_time(y, self.pool, T)))
+            attend_time_full = resize_nearest(attend_time, size)[:, None]  # [N, 1, C, H, W]: every frame
+            attend_space_full = attend_space.view(N, T, C, 1, 1)  # every position
+            inner = self._sigma((state + attend_time_full).add_(attend_space_full), inplace=True)
+            z = self._sigma(inner.view(-1, C, H, W) + resize_nearest(fused, size))
             ys.append(self._part(z, i, factor))
             if record is not None:
                 record["state"].append(z)
-                record["attention"].append(attention)
+                record["attention"].append((attend_time_full + attend_space_full).reshape(-1, C, H, W))
         return torch.cat(ys, dim=1)
