@@ -31,13 +31,16 @@ def _repeat_counts(out_len: int, in_len: int, device) -> torch.Tensor:
 def pool_space(y: torch.Tensor, pool: str, size: tuple[int, int]) -> torch.Tensor:
     """`PoolS(U(y))` → `[N·T, c, 1, 1]`, without materialising `U(y)`.
 
-    Max over `U(y)` is max over `y` (every pixel is copied at least once). Mean over `U(y)` weights each
-    pixel by its copy count; the weights are uniform (a plain mean) when the sizes are integer multiples.
+    When `y` is no larger than `size`, max over `U(y)` is max over `y` (every pixel is copied at least once),
+    and mean over `U(y)` weights each pixel by its copy count — uniform weights (a plain mean) when the sizes
+    are integer multiples. A part larger than the state (a padded 1×1 conv) is resized first: `U` drops pixels.
     """
-    if pool == "max":
-        return y.amax(dim=(2, 3), keepdim=True)
     H, W = size
     h, w = y.shape[-2:]
+    if h > H or w > W:
+        y, (h, w) = resize_nearest(y, size), size
+    if pool == "max":
+        return y.amax(dim=(2, 3), keepdim=True)
     if H % h == 0 and W % w == 0:
         return y.mean(dim=(2, 3), keepdim=True)
     counts = _repeat_counts(H, h, y.device)[:, None] * _repeat_counts(W, w, y.device)[None, :]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import assume, given
+from hypothesis import given
 
 import reference
 from arc import ARCConv2d
@@ -56,15 +56,9 @@ def compare(shape: LayerShape, seed: int, pool: str, aru_act: str, backend: str)
         assert_close(grads[name], value.grad.numpy(), f"d {name}")
 
 
-def torch_pools_as_defined(shape: LayerShape, pool: str) -> bool:
-    """False only for max pooling where the conv output is larger than its input (see the xfail below)."""
-    return pool == "mean" or reference.pool_space_commutes(pool, shape.out_size, (shape.H, shape.W))
-
-
 @pytest.mark.parametrize("backend", reference.BACKENDS)
 @given(shape=layer_shapes(), seed=seeds, pool=pools, aru_act=aru_acts)
 def test_reference_equals_torch_layer_forward_and_every_gradient(backend, shape, seed, pool, aru_act):
-    assume(torch_pools_as_defined(shape, pool))
     compare(shape, seed, pool, aru_act, backend)
 
 
@@ -78,10 +72,9 @@ def test_reference_equals_torch_layer_with_strided_conv(stride, pool, H, W):
     compare(shape, 11, pool, "relu", "numba")
 
 
-@pytest.mark.xfail(strict=True, reason="arc.layer.pool_space takes max over Y_j, not over U(Y_j), when H' > H")
 def test_max_pool_space_over_a_downsampled_part_is_taken_as_defined():
     """A 1×1 conv with padding 1 makes `Y_j` 7×7 from a 5×5 state, so `U` drops its border and
-    `PoolS(U(Y_j)) ≠ PoolS(Y_j)`. The reference computes the defined value; strict xfail flags the fix."""
+    `PoolS(U(Y_j)) ≠ PoolS(Y_j)`: both implementations pool the resized part."""
     shape = LayerShape(N=1, T=2, Cin=3, n=3, c=2, H=5, W=5, K=1, stride=1, padding=1, dilation=1, bias=True)
     compare(shape, 0, "max", "relu", "numpy")
 
