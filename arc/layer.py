@@ -200,8 +200,11 @@ class ARCConv2d(nn.Module):
         norm.num_batches_tracked.add_(1)
         return 1.0 / float(norm.num_batches_tracked) if norm.momentum is None else norm.momentum
 
-    def _part(self, z: torch.Tensor, i: int, factor: float | None) -> torch.Tensor:
-        """`Y_i = f_i(Z_i)`: the conv, norm and act of output channels `[i·c, (i+1)·c)`."""
+    def part(self, z: torch.Tensor, i: int, factor: float | None = None) -> torch.Tensor:
+        """`Y_{i+1} = f_{i+1}(Z)`: the conv, norm and act of output channels `[i·c, (i+1)·c)` (0-based `i`).
+
+        `factor` is the BatchNorm running-average factor of this forward; None leaves the running statistics
+        untouched (a part evaluated on its own)."""
         c = self.out_channels // self.n
         part = slice(i * c, (i + 1) * c)
         bias = None if self.bias is None else self.bias[part]
@@ -216,7 +219,7 @@ class ARCConv2d(nn.Module):
                 norm.running_var[part] if track and norm.running_var is not None else None,
                 None if norm.weight is None else norm.weight[part],
                 None if norm.bias is None else norm.bias[part],
-                use_batch_stats, factor, norm.eps,
+                use_batch_stats, 0.0 if factor is None else factor, norm.eps,
             )
         if self.act is not None:
             y = self.act(y)
@@ -243,7 +246,7 @@ class ARCConv2d(nn.Module):
         factor = self._norm_factor() if self.norm is not None else None
         size = tuple(x.shape[-2:])
         z = x
-        ys = [self._part(z, 0, factor)]
+        ys = [self.part(z, 0, factor)]
         if record is not None:
             record["state"].append(z)
         if self.n == 1:
@@ -261,7 +264,7 @@ class ARCConv2d(nn.Module):
             attend_space_full = attend_space.view(N, T, C, 1, 1)  # every position
             inner = self._sigma((state + attend_time_full).add_(attend_space_full), inplace=True)
             z = self._sigma(inner.view(-1, C, H, W) + resize_nearest(fused, size))
-            ys.append(self._part(z, i, factor))
+            ys.append(self.part(z, i, factor))
             if record is not None:
                 record["state"].append(z)
                 record["attention"].append((attend_time_full + attend_space_full).reshape(-1, C, H, W))
