@@ -132,7 +132,7 @@ def evaluate(checkpoint: str | Path, *, data_root: str | None = None, split: str
         raise ValueError(f"clips must be >= 1, got {clips}")
     dev = pick_device(device)
     model = model_from_checkpoint(state, dev)
-    root = resolve_data_root(cfg["dataset"], data_root or cfg.get("data_root"))
+    root = resolve_data_root(cfg["dataset"], data_root or cfg.get("data_root"), cfg.get("train_list"))
     dataset = build_dataset(cfg["dataset"], root, split, num_segments=cfg["frames"], train=False, clips=clips,
                             crops=crops, input_size=cfg["input_size"],
                             list_file=cfg.get("val_list") if split == "val" else cfg.get("train_list"))
@@ -168,12 +168,19 @@ def write_per_class(path: Path, confusion: np.ndarray, classes) -> None:
             w.writerow([i, name, videos, correct, f"{correct / videos:.6f}" if videos else ""])
 
 
-def resolve_data_root(dataset: str, data_root: str | None) -> Path:
-    """The data folder: as given, or for `synthetic` the generated cache (written when missing)."""
+def resolve_data_root(dataset: str, data_root: str | None, list_file: str | None = None) -> Path:
+    """The data folder: as given; for `synthetic` a folder written by `arc data synth`, or else the cache folder
+    (default `$ARC_CACHE` or `~/.cache/arc`) where the default set is generated when missing; for `list` by default
+    the folder of the list file (paths in lists are relative to it)."""
     if dataset == "synthetic":
         from arc.data.synth import ensure_synthetic
 
+        if data_root is not None and (Path(data_root) / "synth.json").is_file():
+            return Path(data_root)
+
         return Path(ensure_synthetic(cache_dir=data_root))
+    if data_root is None and dataset == "list" and list_file:
+        return Path(list_file).expanduser().resolve().parent
     if data_root is None:
         raise ValueError(f"--data-root is required for dataset {dataset!r}: the folder as distributed (SPEC §5)")
     return Path(data_root)
@@ -187,12 +194,13 @@ def predict(path: str | Path, checkpoint: str | Path, *, topk: int = 5, clips: i
         raise FileNotFoundError(f"{path}: no such video file or frame folder")
     state = ckpt.load(checkpoint)
     from arc.data import load_clip
+    from arc.data.datasets import DATASETS
 
     cfg, classes = state["config"], state["classes"]
     dev = pick_device(device)
     model = model_from_checkpoint(state, dev)
     clip = load_clip(path, num_segments=cfg["frames"], clips=cfg.get("test_clips", 1) if clips is None else clips,
-                     crops=crops, input_size=cfg["input_size"], prescale=cfg.get("prescale"))
+                     crops=crops, input_size=cfg["input_size"], prescale=DATASETS[cfg["dataset"]].prescale)
     with torch.no_grad():
         probs, _ = view_probs(model, clip[None].to(dev))
     p, i = probs[0].topk(min(topk, len(classes)))

@@ -12,10 +12,13 @@ seeding of the augmentation.
 from __future__ import annotations
 
 import random
+import warnings
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
+
+from arc.data.errors import BadSampleWarning
 
 
 def sample_seed(seed: int, epoch: int, index: int) -> int:
@@ -74,7 +77,8 @@ class SeededSamples(Dataset):
         s = sample_seed(self.seed, epoch, index)
         py_state, np_state = random.getstate(), np.random.get_state()
         try:
-            with torch.random.fork_rng(devices=[]):
+            with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+                warnings.simplefilter("ignore", BadSampleWarning)  # the trainer reports them, once, by rank
                 random.seed(s)
                 np.random.seed(s)
                 torch.manual_seed(s)

@@ -38,7 +38,7 @@ def _sync(device: torch.device) -> None:
 def train_steps(models: dict, *, size: int, frames: int, batch_size: int, steps: int, warmup: int,
                 device: torch.device, amp: str, channels_last: bool, compile: bool = False) -> dict[str, list[float]]:
     """Seconds of each timed training step per model, interleaving the models step by step."""
-    num_classes = 174
+    num_classes = next(iter(models.values())).fc.out_features
     runs = {}
     for name, model in models.items():
         model.to(device).train()

@@ -69,6 +69,7 @@ class TrainConfig:
     schedule: str | None = None
     warmup_epochs: float | None = None
     workers: int | None = None            # None = min(4, CPUs)
+    threads: int | None = None            # torch CPU threads per process; None = torch's default
     out: str | None = None                # None = runs/<dataset>-<backbone>-<arch>
     resume: str | None = None
     save_every: int = 0                   # also write last.pt every this many steps (0 = once per epoch)
@@ -84,8 +85,8 @@ class TrainConfig:
 
 
 # may differ between a checkpoint and the run that resumes it
-RUNTIME = ("data_root", "workers", "out", "resume", "save_every", "device", "amp", "channels_last", "compile",
-           "max_bad_fraction", "log_every", "progress")
+RUNTIME = ("data_root", "workers", "threads", "out", "resume", "save_every", "device", "amp", "channels_last",
+           "compile", "max_bad_fraction", "log_every", "progress")
 
 
 # -- set-up ---------------------------------------------------------------------------------------------------
@@ -126,6 +127,7 @@ def resolve_config(cfg: TrainConfig) -> tuple[dict, list[str]]:
               (out["wd"] >= 0, "--wd must be >= 0"), (out["clip_grad"] >= 0, "--clip-grad must be >= 0 (0: off)"),
               (0 <= out["max_bad_fraction"] <= 1, "--max-bad-fraction must be in [0, 1]"),
               (out["save_every"] >= 0, "--save-every must be >= 0"), (out["workers"] >= 0, "--workers must be >= 0"),
+              (out["threads"] is None or out["threads"] >= 1, "--threads must be >= 1"),
               (out["amp"] in ("auto", "none", "bf16", "fp16"), "--amp must be one of auto, none, bf16, fp16")]
     for ok, message in checks:
         if not ok:
@@ -196,6 +198,13 @@ def param_groups(model, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def data_root(c: dict) -> Path:
+    try:
+        return resolve_data_root(c["dataset"], c["data_root"], c["train_list"])
+    except (OSError, ValueError) as e:
+        raise ConfigError(str(e)) from None
+
+
 def open_dataset(c: dict, split: str, root: Path, train: bool):
     from arc.data import build_dataset
 
@@ -262,11 +271,15 @@ def train(cfg: TrainConfig) -> dict:
 
     Raises `ConfigError` for bad options or data, `TrainingStopped` for a non-finite loss or too many bad
     samples, `CheckpointError` for a `resume` file that cannot be loaded."""
+    threads = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     ctx = distributed.setup(cfg.device)
     try:
         return _train(cfg, ctx)
     finally:
         distributed.teardown(ctx)
+        torch.set_num_threads(threads)
 
 
 def _train(cfg: TrainConfig, ctx: distributed.Context) -> dict:
@@ -292,10 +305,10 @@ def _train(cfg: TrainConfig, ctx: distributed.Context) -> dict:
 
     # data — rank 0 writes the synthetic cache first, the others then find it
     if ctx.main:
-        root = resolve_data_root(c["dataset"], c["data_root"])
+        root = data_root(c)
     distributed.barrier(ctx)
     if not ctx.main:
-        root = resolve_data_root(c["dataset"], c["data_root"])
+        root = data_root(c)
     train_set, val_set = open_dataset(c, "train", root, True), open_dataset(c, "val", root, False)
     classes = list(train_set.classes)
     if resumed is not None and classes != list(resumed["classes"]):

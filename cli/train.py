@@ -41,6 +41,8 @@ PRESET = "(default: the dataset's recipe)"
               help="'imagenet', a checkpoint path, or 'none' (default: imagenet; synthetic: none).")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Data-loading processes per rank "
               "(default: min(4, CPUs)).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="torch CPU threads per process (default: torch's; on a busy machine 1 is often fastest).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output folder (default runs/<dataset>-<backbone>-<arch>; on --resume the checkpoint's folder).")
 @click.option("--resume", type=click.Path(dir_okay=False), default=None,

@@ -1,0 +1,201 @@
+"""Real training runs on the CPU on tiny synthetic data (SSv1 layout, real JPEG folders and CSVs written by
+`arc.data.synth`): learning, evaluation, prediction, kill-and-resume, torchrun with two processes, corrupt videos,
+a diverging loss."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from arc import checkpoint as ckpt
+from arc.data.synth import write_synthetic
+from arc.train import TrainConfig, TrainingStopped, train
+from cli.main import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+# small and fast: r18 with ARC (n=2) in res4,res5, 4 frames of 32×32
+TINY = dict(backbone="r18", n=2, stages="res4,res5", frames=4, input_size=32, workers=0, pretrained="none",
+            log_every=1, threads=1)
+
+
+def env(threads: int = 1) -> dict:
+    e = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
+    e["PYTHONPATH"] = str(ROOT) + os.pathsep + e.get("PYTHONPATH", "")
+    return e
+
+
+def arc_cmd(*args) -> list[str]:
+    return [sys.executable, "-m", "cli.main", *[str(a) for a in args]]
+
+
+def cli_args(data: Path, out: Path, **options) -> list[str]:
+    opts = {**TINY, "data_root": data, "out": out, **options}
+    args = ["train", "--dataset", "synthetic"]
+    for k, v in opts.items():
+        flag = "--" + k.replace("_", "-")
+        args += [flag] if v is True else [flag, str(v)]
+    return args
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    """5 classes × 4 training / 2 validation videos of 8–10 frames at 36×48."""
+    return write_synthetic(tmp_path_factory.mktemp("data") / "synth", seed=1, train_per_class=4, val_per_class=2,
+                           frames=(8, 10), size=(36, 48))
+
+
+@pytest.fixture(scope="module")
+def learned(tmp_path_factory) -> Path:
+    """A short real training run of TSM-R18 on 200 synthetic videos; returns its output folder."""
+    data = write_synthetic(tmp_path_factory.mktemp("data") / "synth", seed=0, train_per_class=40, val_per_class=12,
+                           frames=(8, 10), size=(36, 48))
+    out = tmp_path_factory.mktemp("learned")
+    torch.manual_seed(0)
+    train(TrainConfig(dataset="synthetic", data_root=str(data), out=str(out), backbone="r18", n=1, frames=8,
+                      input_size=32, epochs=8, batch_size=16, lr=0.01, warmup_epochs=1, workers=1, log_every=100,
+                      threads=1))
+    return out
+
+
+@pytest.mark.slow
+def test_short_cpu_training_run_beats_chance_on_synthetic_val(learned):
+    rows = [json.loads(line) for line in (learned / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == list(range(1, 9))
+    assert set(rows[0]) >= {"epoch", "train_loss", "val_loss", "val_top1", "val_top5", "lr", "seconds"}
+    best = max(r["val_top1"] for r in rows)
+    assert best >= 0.6, rows  # chance is 0.2 (5 classes)
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+    state = ckpt.load(learned / "best.pt")
+    assert state["best_top1"] == best and state["epoch"] == 1 + [r["val_top1"] for r in rows].index(best)
+
+
+@pytest.mark.slow
+def test_eval_json_has_the_documented_keys_and_fractions(learned, tmp_path):
+    result = CliRunner().invoke(cli, ["eval", "--checkpoint", str(learned / "best.pt"), "--json", "--clips", "2",
+                                      "--out", str(tmp_path), "--workers", "0"])
+    assert result.exit_code == 0, result.output
+    r = json.loads(result.output)
+    assert set(r) == {"num_classes", "top1", "top5", "mean_class_acc", "clips", "crops", "videos"}
+    assert (r["num_classes"], r["clips"], r["crops"], r["videos"]) == (5, 2, 1, 60)
+    assert 0.2 < r["top1"] <= r["top5"] <= 1 and 0 <= r["mean_class_acc"] <= 1
+    conf = __import__("numpy").load(tmp_path / "best-val-confusion.npy")
+    assert conf.shape == (5, 5) and conf.sum() == 60 and conf.trace() / 60 == pytest.approx(r["top1"])
+    lines = (tmp_path / "best-val-per_class.csv").read_text().splitlines()
+    assert lines[0] == "index,name,videos,correct,accuracy" and len(lines) == 6
+    per_class = [float(line.rsplit(",", 1)[1]) for line in lines[1:]]
+    assert sum(per_class) / 5 == pytest.approx(r["mean_class_acc"], abs=1e-5)
+
+
+@pytest.mark.slow
+def test_predict_prints_five_class_names_best_first(learned):
+    state = ckpt.load(learned / "best.pt")
+    data = Path(state["config"]["data_root"])
+    vid, label = (data / "something-something-v1-validation.csv").read_text().splitlines()[0].split(";")
+    result = CliRunner().invoke(cli, ["predict", str(data / "20bn-something-something-v1" / vid),
+                                      "--checkpoint", str(learned / "best.pt")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    probs = [float(line.split("%")[0].split()[1]) for line in lines]
+    names = [line.split("%", 1)[1].strip() for line in lines]
+    assert len(lines) == 5 and sorted(names) == sorted(state["classes"])
+    assert probs == sorted(probs, reverse=True) and sum(probs) == pytest.approx(100, abs=0.1)
+
+
+@pytest.mark.slow
+def test_run_killed_mid_epoch_and_resumed_matches_uninterrupted_run(tiny, tmp_path):
+    options = dict(epochs=2, batch_size=4, save_every=3, deterministic=True, seed=3)
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    subprocess.run(arc_cmd(*cli_args(tiny, full, **options)), check=True, env=env(), capture_output=True,
+                   cwd=ROOT, timeout=300)
+    # 20 videos / batch 4 = 5 steps per epoch; last.pt at steps 3, 5 (epoch end), 6, 9, 10 (end)
+    proc = subprocess.Popen(arc_cmd(*cli_args(tiny, cut, **options)), env=env(), cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    for line in proc.stdout:
+        if line.startswith("epoch 2/2 step 2/5"):  # step 7: last.pt of step 6 is on disk
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    saved = ckpt.load(cut / "last.pt")
+    assert saved["epoch"] == 1 and 0 < saved["batch_in_epoch"] < 5  # killed mid-epoch
+    assert len((cut / "metrics.jsonl").read_text().splitlines()) == 1
+    subprocess.run(arc_cmd("train", "--resume", cut / "last.pt"), check=True, env=env(), capture_output=True,
+                   cwd=ROOT, timeout=300)
+    a, b = ckpt.load(full / "last.pt"), ckpt.load(cut / "last.pt")
+    assert a["model"].keys() == b["model"].keys()
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    assert (a["step"], a["epoch"]) == (b["step"], b["epoch"]) == (10, 2)
+    rows = [[{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in
+             (d / "metrics.jsonl").read_text().splitlines()] for d in (full, cut)]
+    assert rows[0] == rows[1] and len(rows[0]) == 2
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes_train_and_write_one_set_of_outputs(tiny, tmp_path):
+    out = tmp_path / "ddp"
+    # `--` ends torchrun's options: without it torchrun's argparse takes `--n` for an abbreviation of its own
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "--",
+           "cli.main", *cli_args(tiny, out, epochs=1, batch_size=4, device="cpu")]
+    done = subprocess.run(cmd, env=env(), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "global batch 4 on 2 × cpu" in done.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["best.pt", "config.json", "last.pt", "metrics.jsonl"]
+    rows = (out / "metrics.jsonl").read_text().splitlines()
+    assert len(rows) == 1 and json.loads(rows[0])["epoch"] == 1
+    state = ckpt.load(out / "last.pt")
+    # 20 training videos over 2 ranks with 2 clips each per step: 5 steps
+    assert state["step"] == 5 and not any(k.startswith("module.") for k in state["model"])
+    # validation sums over both ranks: every val video counted once, so top-1 is a multiple of 1/10
+    top1 = json.loads(rows[0])["val_top1"]
+    assert abs(top1 * 10 - round(top1 * 10)) < 1e-9
+
+
+def corrupt_copy(src: Path, dst: Path) -> Path:
+    """A copy of the tiny dataset in which the first training video's JPEGs are garbage."""
+    import shutil
+
+    shutil.copytree(src, dst)
+    vid = (dst / "something-something-v1-train.csv").read_text().splitlines()[0].split(";")[0]
+    folder = dst / "20bn-something-something-v1" / vid
+    for jpg in folder.iterdir():
+        jpg.write_bytes(b"\xff\xd8 this is not a JPEG")
+    return folder
+
+
+@pytest.mark.slow
+def test_corrupt_video_is_skipped_and_reported_and_the_bound_stops_the_run(tiny, tmp_path, capsys):
+    data = tmp_path / "data"
+    broken = corrupt_copy(tiny, data)
+    train(TrainConfig(dataset="synthetic", data_root=str(data), out=str(tmp_path / "ok"), epochs=1, batch_size=4,
+                      max_bad_fraction=0.1, **TINY))
+    captured = capsys.readouterr()
+    assert str(broken) in captured.err  # warned, naming the folder
+    assert f"skipped 1 unreadable sample(s): {broken}" in captured.out  # reported at the end of the epoch
+    row = json.loads((tmp_path / "ok" / "metrics.jsonl").read_text())
+    assert row["bad_samples"] == 1
+    with pytest.raises(TrainingStopped, match=r"1 unreadable sample\(s\), more than --max-bad-fraction 0.01") as e:
+        train(TrainConfig(dataset="synthetic", data_root=str(data), out=str(tmp_path / "stop"), epochs=1,
+                          batch_size=4, **TINY))
+    assert str(broken) in str(e.value)
+    assert not (tmp_path / "stop" / "metrics.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tiny, tmp_path):
+    with pytest.raises(TrainingStopped, match="not finite") as e:
+        train(TrainConfig(dataset="synthetic", data_root=str(tiny), out=str(tmp_path), epochs=2, batch_size=4,
+                          lr=1e30, clip_grad=0, save_every=1, **TINY))
+    assert "last good checkpoint" in str(e.value)
+    state = ckpt.load(tmp_path / "last.pt")
+    assert state["step"] >= 1
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+    assert f"step {state['step']})" in str(e.value)
