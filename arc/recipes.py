@@ -44,8 +44,9 @@ RECIPES: dict[str, Recipe] = {
     "k400": Recipe("k400", 400, 1e-4, 64, 50, 0.01, 0.5, "multistep", milestones=(30, 40, 45)),
     # Generic list files: the SSv1 recipe (the paper's main setting); the class count comes from the lists.
     "list": Recipe("list", None, 5e-4, 32, 50, 0.01, 0.5, "multistep", milestones=(30, 40)),
-    # The CPU demo: 32×32 crops, from scratch, a few minutes; cosine so the short run ends at a low lr.
-    "synthetic": Recipe("synthetic", None, 5e-4, 16, 15, 0.01, 0.5, "cosine", warmup_epochs=2,
+    # The CPU demo: 32×32 crops, from scratch, a few minutes. Tuned on the synthetic data: a lower lr and no
+    # dropout (lr 0.01 with dropout 0.5 stays at chance for 15 epochs from scratch); cosine ends at a low lr.
+    "synthetic": Recipe("synthetic", None, 5e-4, 16, 12, 0.003, 0.0, "cosine", warmup_epochs=1,
                         input_size=32, pretrained=None),
 }
 

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # small and fast: r18 with ARC (n=2) in res4,res5, 4 frames of 32×32
 TINY = dict(backbone="r18", n=2, stages="res4,res5", frames=4, input_size=32, workers=0, pretrained="none",
             log_every=1, threads=1)
+EPOCHS = 8
 
 
 def env(threads: int = 1) -> dict:
@@ -54,24 +55,23 @@ def tiny(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def learned(tmp_path_factory) -> Path:
-    """A short real training run of TSM-R18 on 200 synthetic videos; returns its output folder."""
-    data = write_synthetic(tmp_path_factory.mktemp("data") / "synth", seed=0, train_per_class=40, val_per_class=12,
+    """A short real training run of TSM-R18 (4 frames) on 400 synthetic videos with the synthetic recipe (32×32,
+    batch 16, lr 0.003, cosine), about 35 s; returns its output folder."""
+    data = write_synthetic(tmp_path_factory.mktemp("data") / "synth", seed=0, train_per_class=80, val_per_class=12,
                            frames=(8, 10), size=(36, 48))
     out = tmp_path_factory.mktemp("learned")
-    torch.manual_seed(0)
-    train(TrainConfig(dataset="synthetic", data_root=str(data), out=str(out), backbone="r18", n=1, frames=8,
-                      input_size=32, epochs=8, batch_size=16, lr=0.01, warmup_epochs=1, workers=1, log_every=100,
-                      threads=1))
+    train(TrainConfig(dataset="synthetic", data_root=str(data), out=str(out), backbone="r18", n=1, frames=4,
+                      epochs=EPOCHS, workers=1, log_every=100, threads=1))
     return out
 
 
 @pytest.mark.slow
 def test_short_cpu_training_run_beats_chance_on_synthetic_val(learned):
     rows = [json.loads(line) for line in (learned / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in rows] == list(range(1, 9))
+    assert [r["epoch"] for r in rows] == list(range(1, EPOCHS + 1))
     assert set(rows[0]) >= {"epoch", "train_loss", "val_loss", "val_top1", "val_top5", "lr", "seconds"}
     best = max(r["val_top1"] for r in rows)
-    assert best >= 0.6, rows  # chance is 0.2 (5 classes)
+    assert best >= 0.5, rows  # chance is 0.2 (5 classes, 60 videos)
     assert rows[-1]["train_loss"] < rows[0]["train_loss"]
     state = ckpt.load(learned / "best.pt")
     assert state["best_top1"] == best and state["epoch"] == 1 + [r["val_top1"] for r in rows].index(best)
