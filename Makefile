@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml | $(PY)
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/arc overhead --C 256 --H 14 --n 4
+	$(VENV)/bin/arc train --dataset synthetic --backbone r18 --n 4 --device cpu --threads 1 --workers 1 --out runs/demo && $(VENV)/bin/arc eval --checkpoint runs/demo/best.pt --workers 1
 
 test: $(STAMP)
 	$(PY) -m pytest

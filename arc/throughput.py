@@ -98,8 +98,9 @@ def run(*, sizes=(224, None), frames: int = 8, batch_size: int = 2, steps: int =
         loader: bool = True, workers: int = 2, loader_batches: int = 10, data_root=None, compile: bool = False,
         log=None) -> list[dict]:
     """Rows `{name, frames, size, batch, device, amp, gflops, step_s, clips_per_s, ratio}` per model and size
-    (`ratio` = step time / TSM's step time), then the loader row (`ratio` = loader clips/s / ARC training clips/s
-    at that size). `None` in `sizes` is the synthetic demo's input size."""
+    (`gflops`: forward multiply-adds per clip; `ratio` = step time / TSM's step time), then one loader row per size
+    (`ratio` = loader clips/s / ARC training clips/s at that size: > 1 keeps up). `None` in `sizes` is the
+    synthetic demo's input size."""
     from arc.distributed import pick_device
 
     dev = pick_device(device)
@@ -125,8 +126,7 @@ def run(*, sizes=(224, None), frames: int = 8, batch_size: int = 2, steps: int =
             if log:
                 log(_fmt(rows[-1]))
         del models
-    if loader:
-        size = sizes[-1]
+    for size in sizes if loader else ():
         arc_row = next(r for r in rows if r["size"] == size and r["name"].startswith("ARC"))
         lcps = loader_clips_per_s(size=size, frames=frames, batch_size=batch_size, batches=loader_batches,
                                   workers=workers, data_root=data_root)

@@ -29,7 +29,7 @@ def eval_cmd(checkpoint, data_root, split, clips, crops, batch_size, workers, de
     from arc.checkpoint import CheckpointError
     from arc.evaluate import evaluate, to_json
 
-    log = None if as_json else (lambda m: click.echo(m, err=True))
+    log = lambda m: click.echo(m, err=True)  # warnings on stderr, so --json output stays one clean line
     try:
         r = evaluate(checkpoint, data_root=data_root, split=split, clips=clips, crops=int(crops),
                      batch_size=batch_size, workers=workers, device=device, amp=amp, out_dir=out, log=log)
