@@ -366,6 +366,8 @@ def _train(cfg: TrainConfig, ctx: distributed.Context) -> dict:
     metrics_path = out / "metrics.jsonl"
     tb = None
     if ctx.main:
+        if resumed is None and (out / "last.pt").is_file():
+            report.info(f"note: {out} holds an earlier run; it is replaced (--resume {out / 'last.pt'} continues it)")
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps({**c, "classes": classes}, indent=2) + "\n")
         keep_metrics_until(metrics_path, epoch if resumed is not None else 0)
