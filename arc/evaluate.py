@@ -72,7 +72,7 @@ def view_probs(model, clips: torch.Tensor, amp: str = "none") -> tuple[torch.Ten
 
 
 @torch.no_grad()
-def score(model, loader, num_classes: int, ctx: Context, amp: str = "none", on_bad=None, on_batch=None) -> Scores:
+def score(model, loader, num_classes: int, ctx: Context, amp: str = "none", on_bad=None) -> Scores:
     """Run `model` (eval mode) over `loader` of `(clips, labels, indices, bad)` batches; sums reduced over ranks."""
     model.eval()
     confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64)
@@ -93,8 +93,6 @@ def score(model, loader, num_classes: int, ctx: Context, amp: str = "none", on_b
             videos += labels.numel()
             confusion.index_put_((labels.cpu(), top[:, 0].cpu()), torch.ones(len(labels), dtype=torch.int64),
                                  accumulate=True)
-        if on_batch is not None:
-            on_batch()
     sums = all_reduce_sum([loss_sum, c1, c5, videos] + confusion.flatten().tolist(), ctx)
     bad = [b for per_rank in all_gather_objects(bad, ctx) for b in per_rank]
     conf = np.asarray(sums[4:], dtype=np.int64).reshape(num_classes, num_classes)
