@@ -36,7 +36,7 @@ PRESET = "(default: the dataset's recipe)"
 @click.option("--milestones", default=None, help="Multistep: epochs where the lr drops ×0.1, e.g. 30,40.")
 @click.option("--warmup-epochs", type=click.FloatRange(min=0), default=None, help="Cosine: linear warm-up epochs.")
 @click.option("--input-size", type=click.IntRange(min=16), default=None,
-              help=f"Crop size in pixels {PRESET}: 224, synthetic 64.")
+              help=f"Crop size in pixels {PRESET}: 224, synthetic 32.")
 @click.option("--pretrained", default=None,
               help="'imagenet', a checkpoint path, or 'none' (default: imagenet; synthetic: none).")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Data-loading processes per rank "
