@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+import reference
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
@@ -28,3 +30,12 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"{SHARED_DATA} is missing: the tests expect ../shared/data beside the checkout")
     return SHARED_DATA
+
+
+@pytest.fixture(params=reference.BACKENDS)
+def backend(request):
+    """Run the test once per reference backend ("numpy", "numba"), restoring the previous one after."""
+    previous = reference.get_backend()
+    reference.set_backend(request.param)
+    yield request.param
+    reference.set_backend(previous)

@@ -8,10 +8,10 @@ import dataclasses
 import numpy as np
 import pytest
 from hypothesis import given
+from strategies import LayerShape, aru_acts, canonical_params, layer_shapes, pools, seeds
 
 import reference
 from reference import ops
-from tests.strategies import LayerShape, aru_acts, canonical_params, layer_shapes, pools, seeds
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -21,14 +21,6 @@ def numpy_by_default():
     previous = reference.get_backend()
     reference.set_backend("numpy")
     yield
-    reference.set_backend(previous)
-
-
-@pytest.fixture(params=reference.BACKENDS)
-def backend(request):
-    previous = reference.get_backend()
-    reference.set_backend(request.param)
-    yield request.param
     reference.set_backend(previous)
 
 

@@ -7,18 +7,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import layer_shapes, seeds
 
-import reference
 from reference import kernels, ops
-from tests.strategies import layer_shapes, seeds
-
-
-@pytest.fixture(params=reference.BACKENDS)
-def backend(request):
-    previous = reference.get_backend()
-    reference.set_backend(request.param)
-    yield request.param
-    reference.set_backend(previous)
 
 
 def numerical_gradients(forward, inputs, dout, eps=1e-6):

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import given
+from strategies import LayerShape, aru_acts, canonical_params, layer_shapes, pools, seeds
 
 import reference
 from arc import ARCConv2d
 from arc.overhead import measure_multiply_adds
-from tests.strategies import LayerShape, aru_acts, canonical_params, layer_shapes, pools, seeds
 
 RTOL = 1e-8
 
