@@ -59,10 +59,10 @@ def layer(repeats, warmup, threads, device, n, pool, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 def reference(repeats, threads, as_json):
     """The NumPy reference (plain and numba) against the PyTorch layer."""
-    from reference.bench import run
+    from arc.bench import run_reference
 
     try:
-        rows = run(repeats=repeats, threads=threads)
+        rows = run_reference(repeats=repeats, threads=threads)
     except ValueError as e:
         raise OneLineError(f"arc bench reference: {e}") from None
     _emit(rows, as_json, f"NumPy reference vs PyTorch, median of {repeats} (ms)")

@@ -1,10 +1,10 @@
-"""Forward + backward of one ARC layer on the CPU: the Numba backend, the NumPy backend and `arc.ARCConv2d`.
+"""Forward + backward of one ARC layer on the CPU with the Numba and the NumPy backends.
 
 Shape of the issue's target: N=1, T=8, C=64 → 64, H=W=14, K=3, padding 1, n=4, float32, random non-zero
-ARU maps. Every implementation runs with the same number of threads. `run()` returns one row per
-implementation: `name`, `median_ms` (median of `repeats` timed runs after one untimed warm-up), `ratio`
-(median / torch's median) and, for numba, `compile_s` (first call minus the median: JIT compilation, or only
-loading numba's on-disk cache once it is warm). Imports torch and `arc` (the only part of `reference/` that does).
+ARU maps (`inputs`). `run()` returns one row per backend: `name`, `median_ms` (median of `repeats` timed runs
+after one untimed call) and, for numba, `compile_s` (first call minus the median: JIT compilation, or only
+loading numba's on-disk cache once it is warm). Standalone like the rest of `reference/`; the comparison with
+`arc.ARCConv2d` on the same inputs is `arc.bench.run_reference` (`arc bench reference`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from reference.layer import arc_backward, arc_forward
 N, T, C, H, W, K, N_PARTS = 1, 8, 64, 14, 14, 3, 4
 
 
-def _inputs(rng: np.random.Generator) -> tuple[np.ndarray, dict, np.ndarray]:
+def inputs(rng: np.random.Generator) -> tuple[np.ndarray, dict, np.ndarray]:
+    """`(x, params, dy)` in float32: non-negative input, canonical parameters, an output gradient."""
     c = C // N_PARTS
     params = {
         "weight": rng.standard_normal((C, C, K, K)) / np.sqrt(C * K * K),
@@ -34,7 +35,7 @@ def _inputs(rng: np.random.Generator) -> tuple[np.ndarray, dict, np.ndarray]:
     return x.astype(np.float32), {k: v.astype(np.float32) for k, v in params.items()}, dy.astype(np.float32)
 
 
-def _times(step, repeats: int) -> tuple[float, list[float]]:
+def time_calls(step, repeats: int) -> tuple[float, list[float]]:
     """Seconds of the first call, and of `repeats` calls after it."""
     start = time.perf_counter()
     step()
@@ -48,56 +49,33 @@ def _times(step, repeats: int) -> tuple[float, list[float]]:
 
 
 def run(repeats: int = 10, threads: int | None = None) -> list[dict]:
-    """Time forward+backward of the layer for `numba`, `numpy` and `torch`; see the module docstring."""
-    import torch
-
-    from arc import ARCConv2d
-
+    """Time forward+backward of the layer for `numba` and `numpy`; see the module docstring."""
     if repeats < 1:
         raise ValueError(f"reference.bench.run: repeats must be >= 1, got {repeats}")
-    saved = torch.get_num_threads(), numba.get_num_threads(), get_backend()
+    saved = numba.get_num_threads(), get_backend()
     threads = saved[0] if threads is None else threads
     if not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
         raise ValueError(f"reference.bench.run: threads must be in 1..{numba.config.NUMBA_NUM_THREADS}, got {threads}")
-    x, params, dy = _inputs(np.random.default_rng(0))
+    x, params, dy = inputs(np.random.default_rng(0))
 
-    layer = ARCConv2d(C, C, K, padding=1, n=N_PARTS, num_segments=T)
-    with torch.no_grad():
-        for name, value in layer.named_parameters():
-            value.copy_(torch.from_numpy(params[name]))
-    xt, dyt = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(dy)
-
-    def torch_step():
-        layer.zero_grad(set_to_none=True)
-        xt.grad = None
-        layer(xt).backward(dyt)
-
-    def reference_step():
+    def step():
         y, cache = arc_forward(x, params, N_PARTS, T, stride=1, padding=1, dilation=1)
         arc_backward(dy, cache)
 
     rows = []
     try:
-        torch.set_num_threads(threads)
         numba.set_num_threads(threads)
-        for name in ("numba", "numpy", "torch"):
-            if name == "torch":
-                first, runs = _times(torch_step, repeats)
-            else:
-                set_backend(name)
-                first, runs = _times(reference_step, repeats)
+        for name in ("numba", "numpy"):
+            set_backend(name)
+            first, runs = time_calls(step, repeats)
             median = float(np.median(runs))
             row = {"name": name, "median_ms": 1e3 * median}
             if name == "numba":
                 row["compile_s"] = max(first - median, 0.0)
             rows.append(row)
     finally:
-        torch.set_num_threads(saved[0])
-        numba.set_num_threads(saved[1])
-        set_backend(saved[2])
-    torch_ms = rows[-1]["median_ms"]
-    for row in rows:
-        row["ratio"] = row["median_ms"] / torch_ms
+        numba.set_num_threads(saved[0])
+        set_backend(saved[1])
     return rows
 
 
