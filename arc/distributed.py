@@ -1,6 +1,6 @@
 """Distributed data parallel from torchrun's environment, in a few lines (nanoGPT style).
 
-`torchrun --nproc_per_node K --no-python arc train …` sets `RANK`, `LOCAL_RANK`, `WORLD_SIZE`, `MASTER_ADDR` and
+`torchrun --nproc_per_node K --no-python -- arc train …` sets `RANK`, `LOCAL_RANK`, `WORLD_SIZE`, `MASTER_ADDR` and
 `MASTER_PORT`; without them the run is a single process. Backend: NCCL on CUDA, gloo on the CPU. Rank 0 alone
 writes files and prints; metrics are summed over ranks with `all_reduce`.
 """

@@ -65,7 +65,8 @@ def train(no_shift, compile_, **options):
     """Train ARC-TSM (or TSM with --n 1, TSN with --no-shift) with the paper's recipe.
 
     Outputs in OUT: last.pt (every epoch, and every --save-every steps), best.pt, metrics.jsonl (one line per
-    epoch), config.json. Distributed: torchrun --nproc_per_node K --no-python arc train …
+    epoch), config.json. Distributed: torchrun --nproc_per_node K --no-python -- arc train …
+    (the -- keeps torchrun from reading --n as one of its own options).
     """
     from arc.checkpoint import CheckpointError
     from arc.train import ConfigError, TrainConfig, TrainingStopped
