@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-DATASETS = ("ssv1", "diving48", "diving48-v1", "k400", "list", "synthetic")
+from arc.recipes import DATASETS
+
 PRESET = "(default: the dataset's recipe)"
 
 
