@@ -1,20 +1,26 @@
 """arc — Adaptive Recursive Circle (ARC) for fine-grained video action recognition (Lin, Zhao & Wu, ICME 2022).
 
-The public names load on first use, so light modules (`arc.recipes`, the CLI's option lists) import without torch.
+The package's rooms (docs/architecture.md): `arc.nn` (layer, shift, backbones, weights), `arc.data` (formats,
+sampling, augmentation, loading), `arc.runtime` (device, precision, threads, processes), `arc.training` (config,
+recipes, the loop, checkpoints), `arc.scoring`, `arc.evaluation`, `arc.overhead`, `arc.bench`.
+
+The public names below load on first use, so light modules (the data registry, the recipes, the CLI's option
+lists) import without torch.
 """
 
-import importlib
+from arc._lazy import exports
 
 _PUBLIC = {
-    "ARCConv2d": "arc.layer",
-    "TemporalShift": "arc.shift",
-    "temporal_shift": "arc.shift",
-    "build_model": "arc.models",
+    "ARCConv2d": "arc.nn.layer",
+    "TemporalShift": "arc.nn.shift",
+    "temporal_shift": "arc.nn.shift",
+    "build_model": "arc.nn.models",
+    "load_pretrained": "arc.nn.weights",
+    "TrainConfig": "arc.training.config",
+    "train": "arc.training.loop",
+    "evaluate": "arc.evaluation",
+    "predict": "arc.evaluation",
 }
 __all__ = list(_PUBLIC)
 
-
-def __getattr__(name):
-    if name in _PUBLIC:
-        return getattr(importlib.import_module(_PUBLIC[name]), name)
-    raise AttributeError(f"module 'arc' has no attribute {name!r}")
+__getattr__ = exports(__name__, _PUBLIC)

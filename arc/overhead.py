@@ -1,4 +1,4 @@
-"""What ARC costs (paper appendix C, Eqs. 8–10; SPEC §2): the formulas, as printed and as corrected, and the
+"""What ARC costs (paper appendix C, Eqs. 8–10; docs/overhead.md): the formulas, as printed and as corrected, and the
 same quantities *measured* on a real `ARCConv2d` or a whole model.
 
 Conventions. FLOPs are multiply-adds (one multiply and one add count once) for ONE clip of `T` frames, i.e.
@@ -23,8 +23,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from arc.layer import POOLS, ARCConv2d
-from arc.models import BACKBONES, build_model, parse_stages
+from arc.nn.choices import BACKBONES, POOLS, parse_stages
+from arc.nn.layer import ARCConv2d
+from arc.nn.models import build_model
 
 # -- formulas --------------------------------------------------------------------------------------------
 

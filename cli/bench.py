@@ -40,13 +40,13 @@ def bench():
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 def layer(repeats, warmup, threads, device, n, pool, as_json):
     """Forward+backward of ARCConv2d vs the plain 3×3 conv it wraps: C=256, 14×14, T=8, N=2 clips."""
-    from arc.bench import run
+    from arc.bench.layer import time_layer
 
     if threads is not None and threads < 1:
         raise OneLineError(f"--threads must be >= 1, got {threads}")
     _check_device(device)
     try:
-        rows = run(repeats=repeats, warmup=warmup, threads=threads, device=device, n=n, pool=pool)
+        rows = time_layer(repeats=repeats, warmup=warmup, threads=threads, device=device, n=n, pool=pool)
     except ValueError as e:
         raise OneLineError(f"arc bench layer: {e}") from None
     _emit(rows, as_json, f"ARC layer vs plain conv, forward+backward, C=256 14×14 T=8 N=2 on {device}, "
@@ -59,10 +59,10 @@ def layer(repeats, warmup, threads, device, n, pool, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 def reference(repeats, threads, as_json):
     """The NumPy reference (plain and numba) against the PyTorch layer."""
-    from arc.bench import run_reference
+    from arc.bench.reference import time_reference
 
     try:
-        rows = run_reference(repeats=repeats, threads=threads)
+        rows = time_reference(repeats=repeats, threads=threads)
     except ValueError as e:
         raise OneLineError(f"arc bench reference: {e}") from None
     _emit(rows, as_json, f"NumPy reference vs PyTorch, median of {repeats} (ms)")
@@ -83,7 +83,7 @@ def reference(repeats, threads, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 def train(sizes, frames, batch_size, steps, warmup, device, amp, threads, no_loader, compile_, as_json):
     """Training throughput (clips/s) of TSM-R18 vs ARC-TSM-R18, and whether data loading keeps up."""
-    from arc.throughput import run
+    from arc.bench.train import time_training
 
     if amp not in ("none", "fp16", "bf16"):
         raise OneLineError(f"--amp must be none, fp16 or bf16, got {amp!r}")
@@ -100,7 +100,7 @@ def train(sizes, frames, batch_size, steps, warmup, device, amp, threads, no_loa
     if sizes:
         kwargs["sizes"] = sizes
     try:
-        rows = run(**kwargs)
+        rows = time_training(**kwargs)
     except ValueError as e:
         raise OneLineError(f"arc bench train: {e}") from None
     _emit(rows, as_json, f"Training throughput on {device}, {frames} frames, batch {batch_size}")

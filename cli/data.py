@@ -7,9 +7,8 @@ import time
 
 import click
 
+from arc.data.registry import DATASETS
 from cli.table import OneLineError, print_table
-
-DATASET_NAMES = ("ssv1", "diving48", "diving48-v1", "k400", "list", "synthetic")
 
 
 @click.group("data")
@@ -34,7 +33,7 @@ def _disk_usage(folder) -> tuple[int, int]:
 @click.option("--layout", type=click.Choice(["ssv1", "diving48"]), default="ssv1", show_default=True,
               help="ssv1: JPEG frame folders + Something-Something V1 CSVs; diving48: mp4 + Diving48 V2 JSON.")
 @click.option("--train-per-class", type=click.IntRange(min=1), default=80, show_default=True,
-              help="Training videos per class (5 classes).")
+              help=f"Training videos per class ({DATASETS['synthetic'].num_classes} classes).")
 @click.option("--val-per-class", type=click.IntRange(min=1), default=24, show_default=True,
               help="Validation videos per class.")
 @click.option("--min-frames", type=click.IntRange(min=1), default=14, show_default=True,
@@ -59,14 +58,15 @@ def synth(out, seed, layout, train_per_class, val_per_class, min_frames, max_fra
         raise OneLineError(str(e)) from None
     seconds = time.perf_counter() - start
     files, size = _disk_usage(path)
-    click.echo(f"wrote {path}: {5 * train_per_class} train + {5 * val_per_class} val videos, "
+    classes = DATASETS["synthetic"].num_classes
+    click.echo(f"wrote {path}: {classes * train_per_class} train + {classes * val_per_class} val videos, "
                f"{files} files, {size / 2**20:.1f} MiB, {seconds:.1f} s")
     click.echo(f"train on it: arc train --dataset {'synthetic' if layout == 'ssv1' else 'diving48'} "
                f"--data-root {path}")
 
 
 @data.command("check")
-@click.option("--dataset", type=click.Choice(DATASET_NAMES), required=True, help="Dataset format.")
+@click.option("--dataset", type=click.Choice(list(DATASETS)), required=True, help="Dataset format.")
 @click.option("--data-root", type=click.Path(), required=True, help="The dataset folder as distributed.")
 @click.option("--list-file", default=None,
               help="For --dataset list: the list file; '{split}' is replaced by train/val/test "

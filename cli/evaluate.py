@@ -26,8 +26,8 @@ import click
                    "(fractions in [0, 1]).")
 def eval_cmd(checkpoint, data_root, split, clips, crops, batch_size, workers, device, amp, out, as_json):
     """Top-1, top-5 and mean class accuracy of a checkpoint; writes the confusion matrix and per-class accuracy."""
-    from arc.checkpoint import CheckpointError
-    from arc.evaluate import evaluate, to_json
+    from arc.evaluation import evaluate, to_json
+    from arc.training.checkpoint import CheckpointError
 
     log = lambda m: click.echo(m, err=True)  # warnings on stderr, so --json output stays one clean line
     try:

@@ -13,8 +13,8 @@ import click
 @click.option("--device", default="auto", show_default=True)
 def predict(video, checkpoint, top, clips, device):
     """Print the most likely classes of VIDEO (a video file or a folder of frames) with their probabilities."""
-    from arc.checkpoint import CheckpointError
-    from arc.evaluate import predict as run
+    from arc.evaluation import predict as run
+    from arc.training.checkpoint import CheckpointError
 
     try:
         ranked = run(video, checkpoint, topk=top, clips=clips, device=device)

@@ -1,39 +1,48 @@
-"""`arc train`: parse the options, call `arc.train.train`, report."""
+"""`arc train`: parse the options, call `arc.training.loop.train`, report."""
 
 from __future__ import annotations
 
 import click
 
-from arc.recipes import DATASETS
+from arc.data.registry import DATASETS
+from arc.nn.choices import ARU_ACTS, BACKBONES, POOLS
+from arc.runtime import AMP_MODES
+from arc.training.schedule import SCHEDULES
 
 PRESET = "(default: the dataset's recipe)"
 
 
 @click.command("train")
-@click.option("--dataset", type=click.Choice(DATASETS), default="synthetic", show_default=True,
-              help="Dataset and its recipe (SPEC §4 Table 1); 'synthetic' is generated into a cache when missing.")
+@click.option("--dataset", type=click.Choice(list(DATASETS)), default="synthetic", show_default=True,
+              help="Dataset and its recipe (the paper's Table 1, docs/training.md); 'synthetic' is generated into "
+                   "a cache when missing.")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
               help="Dataset folder as distributed (synthetic: the cache folder).")
 @click.option("--train-list", type=click.Path(dir_okay=False), default=None,
               help="--dataset list: training list ('path num_frames label' or 'path label').")
 @click.option("--val-list", type=click.Path(dir_okay=False), default=None, help="--dataset list: validation list.")
-@click.option("--backbone", type=click.Choice(["r18", "r34", "r50", "r101"]), default="r18", show_default=True)
+@click.option("--backbone", type=click.Choice(list(BACKBONES)), default="r18", show_default=True)
 @click.option("--n", type=click.IntRange(min=1), default=4, show_default=True,
               help="ARC recursive steps; 1 = plain TSM.")
 @click.option("--stages", default="res3,res4,res5", show_default=True,
               help="Stages with ARC, comma list of res2..res5, or 'none' (= TSM).")
 @click.option("--no-shift", is_flag=True, help="No temporal shift: TSN (a frame-averaging baseline).")
-@click.option("--frames", type=click.IntRange(min=1), default=None, help=f"Frames per clip T {PRESET}: 8.")
+@click.option("--pool", type=click.Choice(POOLS), default="max", show_default=True,
+              help="ARC pooling of the backward attention: max (the paper) or mean (the authors' released code).")
+@click.option("--aru-act", type=click.Choice(ARU_ACTS), default="relu", show_default=True,
+              help="σ of the ARU: relu (the paper) or leaky_relu, slope 0.01 (the authors' released code).")
+@click.option("--frames", "num_segments", type=click.IntRange(min=1), default=None,
+              help=f"Frames per clip T {PRESET}: 8.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help=f"Epochs {PRESET}.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help=f"Global batch over all processes {PRESET}; changing it scales the lr linearly unless --lr.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help=f"Initial lr {PRESET}.")
-@click.option("--wd", type=click.FloatRange(min=0), default=None, help=f"Weight decay {PRESET}.")
+@click.option("--wd", "weight_decay", type=click.FloatRange(min=0), default=None, help=f"Weight decay {PRESET}.")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=None,
               help=f"Dropout before the classifier {PRESET}: 0.5.")
 @click.option("--clip-grad", type=click.FloatRange(min=0), default=None,
               help="Max gradient norm, 0 = off (default 20, TSM's; the ARC SSv1 script used 200).")
-@click.option("--schedule", type=click.Choice(["multistep", "cosine"]), default=None, help=f"LR schedule {PRESET}.")
+@click.option("--schedule", type=click.Choice(SCHEDULES), default=None, help=f"LR schedule {PRESET}.")
 @click.option("--milestones", default=None, help="Multistep: epochs where the lr drops ×0.1, e.g. 30,40.")
 @click.option("--warmup-epochs", type=click.FloatRange(min=0), default=None, help="Cosine: linear warm-up epochs.")
 @click.option("--input-size", type=click.IntRange(min=16), default=None,
@@ -50,11 +59,12 @@ PRESET = "(default: the dataset's recipe)"
               help="Continue the run saved in this checkpoint (e.g. OUT/last.pt), at the exact batch.")
 @click.option("--save-every", type=click.IntRange(min=0), default=0, show_default=True,
               help="Also write last.pt every this many steps (0: once per epoch).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("--deterministic", is_flag=True, help="Deterministic algorithms (slower; exact resumes).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, …")
-@click.option("--amp", type=click.Choice(["auto", "none", "bf16", "fp16"]), default="auto", show_default=True,
-              help="Mixed precision; auto = bf16 on CUDA (fp16 without bf16 support), none on the CPU.")
+@click.option("--amp", type=click.Choice(AMP_MODES), default="auto", show_default=True,
+              help="Mixed precision; auto = bf16 on GPUs that compute it natively (Ampere and later), fp16 with a "
+                   "gradient scaler on older GPUs, none on the CPU.")
 @click.option("--channels-last/--no-channels-last", default=None,
               help="channels-last memory format (default: on CUDA).")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model.")
@@ -69,9 +79,10 @@ def train(no_shift, compile_, **options):
     epoch), config.json. Distributed: torchrun --nproc_per_node K --no-python -- arc train …
     (the -- keeps torchrun from reading --n as one of its own options).
     """
-    from arc.checkpoint import CheckpointError
-    from arc.train import ConfigError, TrainConfig, TrainingStopped
-    from arc.train import train as run
+    from arc.training.checkpoint import CheckpointError
+    from arc.training.config import ConfigError, TrainConfig
+    from arc.training.loop import TrainingStopped
+    from arc.training.loop import train as run
 
     cfg = TrainConfig(shift=not no_shift, compile=compile_, **options)
     try:

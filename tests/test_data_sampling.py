@@ -1,4 +1,4 @@
-"""TSN sampling and the selective flip map (SPEC §4)."""
+"""TSN sampling and the selective flip map."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Augmentation and test-time views (SPEC §4): geometry, flips, normalisation."""
+"""Augmentation and test-time views: geometry, flips, normalisation."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""ARCConv2d against SPEC §1: zero-init equivalence, the literal definition, gradients, errors."""
+"""ARCConv2d against docs/layer.md: zero-init equivalence, the literal definition, gradients, errors."""
 
 import copy
 import itertools
@@ -36,7 +36,7 @@ def random_layer(cin, cout, stride, bias, pool="max", aru_act="relu", n=4, with_
 
 
 def literal_arc(layer: ARCConv2d, x: torch.Tensor) -> torch.Tensor:
-    """SPEC §1 written out literally: U(Y_j) materialised, pooled at full size, maps applied to full-size tensors."""
+    """docs/layer.md written out literally: U(Y_j) materialised, pooled at full size, maps on full-size tensors."""
     n, c, size = layer.n, layer.out_channels // layer.n, x.shape[-2:]
     sigma = F.relu if layer.aru_act == "relu" else (lambda v: F.leaky_relu(v, 0.01))
 

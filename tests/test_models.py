@@ -1,4 +1,4 @@
-"""ARC-TSM builder (SPEC §3): where ARC and the shift go, weight loading, and equality with TSM at init."""
+"""ARC-TSM builder (docs/models.md): where ARC and the shift go, weight loading, and equality with TSM at init."""
 
 import os
 from pathlib import Path
@@ -9,7 +9,8 @@ import torchvision
 from torch import nn
 
 from arc import ARCConv2d, TemporalShift, build_model, temporal_shift
-from arc.models import BACKBONES, PretrainedError, canonical_key, load_pretrained, parse_stages
+from arc.nn.choices import parse_stages
+from arc.nn.weights import PretrainedError, canonical_key, imagenet_weights, load_pretrained
 
 
 def test_temporal_shift_moves_two_folds_in_opposite_directions():
@@ -88,8 +89,7 @@ def test_forward_shapes_and_other_clip_lengths():
 
 def test_torchvision_resnet_state_dict_loads_and_skips_classifier():
     resnet = torchvision.models.resnet18()
-    with pytest.warns(UserWarning, match="classifier"):
-        model = build_model("r18", 10, pretrained=resnet.state_dict())
+    model = build_model("r18", 10, pretrained=resnet.state_dict())
     torch.testing.assert_close(model.layer2[0].conv1.weight, resnet.layer2[0].conv1.weight)
     torch.testing.assert_close(model.layer2[0].conv1.norm.running_var, resnet.layer2[0].bn1.running_var)
     torch.testing.assert_close(model.layer1[0].bn2.weight, resnet.layer1[0].bn2.weight)
@@ -140,23 +140,22 @@ def test_imagenet_weights_come_from_the_torch_hub_cache(tmp_path, monkeypatch):
     with pytest.raises(PretrainedError, match="not cached at .*resnet18"):
         load_pretrained(model, "imagenet", download=False)
     resnet = torchvision.models.resnet18()
-    cache = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(BACKBONES["r18"][1].url)
+    cache = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(imagenet_weights("r18").url)
     cache.parent.mkdir(parents=True)
     torch.save(resnet.state_dict(), cache)
-    with pytest.warns(UserWarning, match="classifier"):
-        report = load_pretrained(model, "imagenet", download=False)
-    assert "ImageNet" in report.source
+    report = load_pretrained(model, "imagenet", download=False)
+    assert "ImageNet" in report.source and "classifier" in str(report)
     torch.testing.assert_close(model.conv1.weight, resnet.conv1.weight)
 
 
 def test_builder_errors():
-    with pytest.raises(ValueError, match="unknown backbone 'r19'"):
+    with pytest.raises(ValueError, match="backbone must be one of r18, r34, r50, r101, got 'r19'"):
         build_model("r19", 10)
     with pytest.raises(ValueError, match="unknown stage"):
         build_model("r18", 10, stages=("res6",))
     with pytest.raises(ValueError, match="num_classes"):
         build_model("r18", 0)
-    with pytest.raises(ValueError, match="n must be"):
+    with pytest.raises(ValueError, match="n .the number of ARC recursive steps. must be an integer >= 1"):
         build_model("r18", 10, n=0)
     with pytest.raises(ValueError, match="not divisible by n=3"):
         build_model("r18", 10, n=3)

@@ -1,4 +1,4 @@
-"""Overhead counting (paper Eqs. 8–10, SPEC §2): formulas vs what a real ARCConv2d / ARC-TSM model measures."""
+"""Overhead counting (paper Eqs. 8–10; docs/overhead.md): formulas vs what a real ARCConv2d / ARC-TSM model measures."""
 
 from fractions import Fraction
 
@@ -10,8 +10,8 @@ from strategies import layer_shapes
 from torch import nn
 
 from arc import overhead as oh
-from arc.bench import run as bench_layer
-from arc.layer import ARCConv2d
+from arc.bench.layer import time_layer as bench_layer
+from arc.nn.layer import ARCConv2d
 
 # (C, H, W, T, K, n): n = 1 is the plain conv; K = 1 and 5 and non-square frames included.
 SHAPES = [(8, 5, 7, 3, 3, 1), (8, 5, 7, 3, 3, 2), (16, 6, 5, 4, 3, 4), (12, 4, 4, 2, 5, 3), (6, 3, 9, 5, 1, 2),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from arc import checkpoint as ckpt
+from arc.training import checkpoint as ckpt
 
 
 class Foreign:

@@ -15,14 +15,15 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from arc import checkpoint as ckpt
 from arc.data.synth import write_synthetic
-from arc.train import TrainConfig, TrainingStopped, train
+from arc.training import checkpoint as ckpt
+from arc.training.config import TrainConfig, flag
+from arc.training.loop import TrainingStopped, train
 from cli.main import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 # small and fast: r18 with ARC (n=2) in res4,res5, 4 frames of 32×32
-TINY = dict(backbone="r18", n=2, stages="res4,res5", frames=4, input_size=32, workers=0, pretrained="none",
+TINY = dict(backbone="r18", n=2, stages="res4,res5", num_segments=4, input_size=32, workers=0, pretrained="none",
             log_every=1, threads=1)
 EPOCHS = 8
 
@@ -41,8 +42,7 @@ def cli_args(data: Path, out: Path, **options) -> list[str]:
     opts = {**TINY, "data_root": data, "out": out, **options}
     args = ["train", "--dataset", "synthetic"]
     for k, v in opts.items():
-        flag = "--" + k.replace("_", "-")
-        args += [flag] if v is True else [flag, str(v)]
+        args += [flag(k)] if v is True else [flag(k), str(v)]
     return args
 
 
@@ -60,7 +60,7 @@ def learned(tmp_path_factory) -> Path:
     data = write_synthetic(tmp_path_factory.mktemp("data") / "synth", seed=0, train_per_class=80, val_per_class=12,
                            frames=(8, 10), size=(36, 48))
     out = tmp_path_factory.mktemp("learned")
-    train(TrainConfig(dataset="synthetic", data_root=str(data), out=str(out), backbone="r18", n=1, frames=4,
+    train(TrainConfig(dataset="synthetic", data_root=str(data), out=str(out), backbone="r18", n=1, num_segments=4,
                       epochs=EPOCHS, workers=1, log_every=100, threads=1))
     return out
 

@@ -1,40 +1,43 @@
-"""Recipes (SPEC §4 Table 1) and learning-rate schedules at known epochs."""
+"""Recipes (the paper's Table 1) and learning-rate schedules at known epochs."""
 
 import math
 
 import pytest
 import torch
 
-from arc import recipes
-from arc.schedule import Schedule, cosine_lr, multistep_lr
+from arc.data.registry import DATASETS
+from arc.training import recipes
+from arc.training.schedule import Schedule, cosine_lr, multistep_lr
 
 
 def test_recipes_hold_table_1_of_the_paper():
     ssv1, div, k400 = recipes.RECIPES["ssv1"], recipes.RECIPES["diving48"], recipes.RECIPES["k400"]
-    assert (ssv1.num_classes, ssv1.weight_decay, ssv1.batch_size, ssv1.epochs, ssv1.lr, ssv1.dropout) == \
+    assert (DATASETS["ssv1"].num_classes, ssv1.weight_decay, ssv1.batch_size, ssv1.epochs, ssv1.lr, ssv1.dropout) == \
         (174, 5e-4, 32, 50, 0.01, 0.5)
     assert (ssv1.schedule, ssv1.milestones) == ("multistep", (30, 40))
-    assert (div.num_classes, div.weight_decay, div.batch_size, div.epochs, div.schedule, div.warmup_epochs) == \
-        (48, 5e-4, 8, 30, "cosine", 10)
-    assert div.test_clips == 2
-    assert (k400.num_classes, k400.weight_decay, k400.batch_size, k400.milestones) == (400, 1e-4, 64, (30, 40, 45))
-    assert all(r.momentum == 0.9 and r.frames == 8 for r in recipes.RECIPES.values())
+    assert (DATASETS["diving48"].num_classes, div.weight_decay, div.batch_size, div.epochs, div.schedule,
+            div.warmup_epochs) == (48, 5e-4, 8, 30, "cosine", 10)
+    assert DATASETS["diving48"].test_clips == 2
+    assert (DATASETS["k400"].num_classes, k400.weight_decay, k400.batch_size, k400.milestones) == \
+        (400, 1e-4, 64, (30, 40, 45))
+    assert all(r.momentum == 0.9 and r.num_segments == 8 for r in recipes.RECIPES.values())
     assert recipes.RECIPES["synthetic"].pretrained is None
 
 
 def test_batch_size_change_scales_lr_linearly_and_says_so():
-    r = recipes.resolve("ssv1", batch_size=64)
+    r, notes = recipes.resolve("ssv1", batch_size=64)
     assert r.lr == pytest.approx(0.02)
-    assert len(r.notes) == 1 and "0.01 × 64/32" in r.notes[0]
-    given = recipes.resolve("ssv1", batch_size=64, lr=0.005)
-    assert given.lr == 0.005 and given.notes == ()
-    assert recipes.resolve("k400", batch_size=16).lr == pytest.approx(0.0025)
+    assert len(notes) == 1 and "0.01 × 64/32" in notes[0]
+    given, notes = recipes.resolve("ssv1", batch_size=64, lr=0.005)
+    assert given.lr == 0.005 and notes == ()
+    assert recipes.resolve("k400", batch_size=16)[0].lr == pytest.approx(0.0025)
 
 
 def test_every_recipe_value_can_be_overridden():
-    r = recipes.resolve("diving48", epochs=3, weight_decay=1e-5, dropout=0.2, schedule="multistep",
-                        milestones=[1, 2], clip_grad=200, frames=16, input_size=112)
-    assert (r.epochs, r.weight_decay, r.dropout, r.schedule, r.milestones, r.clip_grad, r.frames, r.input_size) == \
+    r, _ = recipes.resolve("diving48", epochs=3, weight_decay=1e-5, dropout=0.2, schedule="multistep",
+                           milestones=[1, 2], clip_grad=200, num_segments=16, input_size=112)
+    assert (r.epochs, r.weight_decay, r.dropout, r.schedule, r.milestones, r.clip_grad, r.num_segments,
+            r.input_size) == \
         (3, 1e-5, 0.2, "multistep", (1, 2), 200, 16, 112)
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from arc.data.datasets import SPLITS, build_dataset
 from arc.data.errors import BadSample, DataFormatError, MissingDataFile
+from arc.data.formats import SPLITS
+from arc.data.registry import build_dataset, read_index
 
 
 @dataclass
@@ -30,33 +30,30 @@ def _exists(path: Path) -> bool:
 
 def check_split(name: str, root, split: str, *, list_file=None, input_size: int = 224) -> SplitReport:
     report = SplitReport(split)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            ds = build_dataset(name, root, split, train=False, input_size=input_size, list_file=list_file)
-        except MissingDataFile as e:
-            report.status = "problems" if split == "train" else "absent"
-            report.problems.append(str(e))
-            return report
-        except DataFormatError as e:
-            report.status = "problems"
-            report.problems.append(str(e))
-            return report
-        report.videos, report.classes = len(ds), ds.num_classes
-        missing = [r.path for r in ds.records if not _exists(r.path)]
-        report.missing = len(missing)
-        if missing:
-            examples = ", ".join(str(p) for p in missing[:3])
-            report.problems.append(f"{len(missing)} of {len(ds)} videos not found on disk (e.g. {examples})")
-        first = next((i for i, r in enumerate(ds.records) if _exists(r.path)), None)
-        if first is not None:
-            item = ds[first]
-            if isinstance(item, BadSample):
-                report.problems.append(f"sample {first} unreadable: {item.path}: {item.reason}")
-            else:
-                report.sample = f"{ds.records[first].path.name}: clip {list(item[0].shape)}, label {item[1]}"
-    report.problems += [str(w.message) for w in caught if not issubclass(w.category, DeprecationWarning)
-                        and "unreadable sample" not in str(w.message)]
+    try:
+        index = read_index(name, root, split, list_file)
+    except MissingDataFile as e:
+        report.status = "problems" if split == "train" else "absent"
+        report.problems.append(str(e))
+        return report
+    except DataFormatError as e:
+        report.status = "problems"
+        report.problems.append(str(e))
+        return report
+    ds = build_dataset(name, root, split, train=False, input_size=input_size, list_file=list_file)
+    report.videos, report.classes = len(index.records) + len(index.missing), len(index.classes)
+    missing = list(index.missing) + [r.path for r in index.records if not _exists(r.path)]
+    report.missing = len(missing)
+    if missing:
+        examples = ", ".join(str(p) for p in missing[:3])
+        report.problems.append(f"{len(missing)} of {report.videos} videos not found on disk (e.g. {examples})")
+    first = next((i for i, r in enumerate(ds.records) if _exists(r.path)), None)
+    if first is not None:
+        item = ds[first]
+        if isinstance(item, BadSample):
+            report.problems.append(f"sample {first} unreadable: {item.path}: {item.reason}")
+        else:
+            report.sample = f"{ds.records[first].path.name}: clip {list(item[0].shape)}, label {item[1]}"
     if report.problems:
         report.status = "problems"
     return report

@@ -2,49 +2,37 @@
 
 from __future__ import annotations
 
-import random
-import warnings
-from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from arc.data.errors import BadSample, BadSampleWarning, MediaError
+from arc.data.errors import BadSample, MediaError
+from arc.data.formats import Record
 from arc.data.labels import flip_map as make_flip_map
 from arc.data.sampling import sample_indices
 from arc.data.transforms import ClipTransform
 from arc.data.video import open_media
 
 
-@dataclass(frozen=True)
-class Record:
-    """One video of an index: a video file or a frame folder, and its label (-1: unknown, e.g. a test set)."""
-
-    path: Path
-    label: int
-
-
 class ClipDataset(Dataset):
     """Videos → `(clip, label, index)` with `clip` float32 `[V, T, 3, S, S]` (V = clips·crops, 1 in training).
 
-    An unreadable video or frame folder is not raised: a `BadSampleWarning` names the file and a
-    `BadSample` is returned in place of the triple (`collate_clips` drops it).
+    An unreadable video or frame folder is not raised: a `BadSample` naming the file and the reason is returned
+    in place of the triple (`collate_clips` drops it and hands it to the caller, who reports it).
 
-    Randomness (training offsets, crop, flip): with `seed` set, sample `i` in epoch `e` draws from
-    `numpy.random.default_rng((seed, e, i))` — the same in any worker and after a resume; call
-    `set_epoch(e)` each epoch. With `seed=None` it draws from Python's `random` (seeded per worker by
-    PyTorch's DataLoader)."""
+    Randomness (training offsets, crop, flip): `dataset[(i, e)]` — sample `i` in epoch `e`, the keys
+    `arc.data.loader.ResumableSampler` yields — draws from `numpy.random.default_rng((seed, e, i))` and from
+    nothing else, so a sample is the same in any worker process and after a resume; `dataset[i]` is epoch 0."""
 
     def __init__(self, records: list[Record], classes: list[str], *, name: str, num_segments: int = 8,
                  train: bool = False, clips: int = 1, crops: int = 1, input_size: int = 224,
-                 prescale=None, flip_policy: str = "always", flip: bool = True, seed: int | None = None):
+                 prescale=None, flip_policy: str = "always", flip: bool = True, seed: int = 0, missing=()):
         if train and (clips != 1 or crops != 1):
             raise ValueError("training uses one clip and one crop per video (clips=1, crops=1)")
         if num_segments < 1:
             raise ValueError(f"num_segments must be >= 1, got {num_segments}")
         self.records = list(records)
+        self.missing = list(missing)      # entries of the index whose video is not on disk (left out)
         self.classes = list(classes)
         self.name = name
         self.num_segments = num_segments
@@ -54,8 +42,7 @@ class ClipDataset(Dataset):
         self.input_size = input_size
         self.prescale = prescale
         self.flip_policy = flip_policy if flip else "never"
-        self.seed = seed
-        self.epoch = 0
+        self.seed = int(seed)
         self.transform = ClipTransform(
             input_size=input_size, prescale=prescale, train=train, crops=crops,
             flip_map=make_flip_map(self.classes, self.flip_policy) if train and flip else None)
@@ -72,24 +59,16 @@ class ClipDataset(Dataset):
     def views(self) -> int:
         return 1 if self.train else self.clips * self.crops
 
-    def set_epoch(self, epoch: int):
-        self.epoch = int(epoch)
-
     def __len__(self) -> int:
         return len(self.records)
 
-    def _rng(self, i: int) -> np.random.Generator:
-        if self.seed is None:
-            return np.random.default_rng(random.getrandbits(64))
-        return np.random.default_rng((self.seed, self.epoch, i))
-
-    def __getitem__(self, i: int):
+    def __getitem__(self, key):
+        i, epoch = key if isinstance(key, tuple) else (key, 0)
         rec = self.records[i]
-        rng = self._rng(i)
+        rng = np.random.default_rng((self.seed, epoch, i))
         try:
             images = read_clips(rec.path, self.num_segments, self.train, self.clips, rng)
         except MediaError as e:
-            warnings.warn(f"skipping unreadable sample {e}", BadSampleWarning, stacklevel=2)
             return BadSample(str(rec.path), e.reason, i)
         clip, label = self.transform(images, rec.label, rng)
         return clip, label, i

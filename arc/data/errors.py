@@ -44,7 +44,3 @@ class BadSample:
     path: str
     reason: str
     index: int = -1
-
-
-class BadSampleWarning(UserWarning):
-    """Warned (naming the file) when a sample is skipped because its video or frames are unreadable."""

@@ -1,4 +1,4 @@
-"""Class names, their index order, and the selective horizontal flip derived from them (SPEC §4).
+"""Class names, their index order, and the selective horizontal flip derived from them (docs/data.md).
 
 Index order: where a dataset names its classes (Something-Something, Kinetics) the index of a class is
 its position among the **sorted** names — the TSM and ARC convention. MMAction2 numbers them in the

@@ -1,4 +1,4 @@
-"""TSN sparse sampling (Wang et al. 2016; SPEC §4): one frame from each of `T` equal segments of the video.
+"""TSN sparse sampling (Wang et al. 2016; docs/data.md): one frame from each of `T` equal segments of the video.
 
 Training: a video of `N ≥ T` frames is cut into `T` runs of whole frames, run `k` = frames
 `[b_k, b_{k+1})` with `b_k = ⌊k·N/T⌋`, and one frame is drawn uniformly from each run — strictly

@@ -1,4 +1,4 @@
-"""Clip augmentation and test-time views (SPEC §4), one geometry for all frames of a clip.
+"""Clip augmentation and test-time views (docs/data.md), one geometry for all frames of a clip.
 
 Sizes are those of the paper at input 224 and scale with the input size `S` (factor `S/224`):
 - pre-scaling: SSv1 and Diving48 frames to 240×320 (h×w), Kinetics' shorter side to 320;

@@ -1,4 +1,5 @@
-"""Training throughput: TSM-R18 vs ARC-TSM-R18 (n=4) side by side, and whether data loading keeps up.
+"""`arc bench train`: training throughput of TSM-R18 vs ARC-TSM-R18 (n=4) side by side, and whether data loading
+keeps up.
 
 A training step is forward + cross-entropy + backward + SGD step on a batch of random clips `[B, T, 3, S, S]`
 (the data cost is measured separately). The models' steps are interleaved (TSM, ARC, TSM, ARC, …) so that a
@@ -16,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from arc.evaluate import autocast
-from arc.models import build_model
-from arc.recipes import RECIPES
+from arc.nn.models import build_model
+from arc.runtime.device import Runtime, autocast, cpu_threads
+from arc.training.recipes import RECIPES
 
 MODELS = {"TSM-R18": dict(n=1), "ARC-TSM-R18 (n=4)": dict(n=4)}
 
@@ -72,9 +73,10 @@ def loader_clips_per_s(*, size: int, frames: int, batch_size: int, batches: int,
                        data_root=None) -> float:
     """Clips/s of the training DataLoader on the synthetic dataset (decode, augment, collate), after one warm-up
     batch (which includes starting the workers)."""
-    from arc.data import build_dataset, collate_clips
-    from arc.evaluate import resolve_data_root
-    from arc.loader import make_loader
+    from arc.data.clips import collate_clips
+    from arc.data.home import resolve_data_root
+    from arc.data.loader import make_loader
+    from arc.data.registry import build_dataset
 
     root = resolve_data_root("synthetic", data_root)
     ds = build_dataset("synthetic", root, "train", num_segments=frames, train=True, input_size=size)
@@ -93,46 +95,48 @@ def loader_clips_per_s(*, size: int, frames: int, batch_size: int, batches: int,
     return n / (time.perf_counter() - t0)
 
 
-def run(*, sizes=(224, None), frames: int = 8, batch_size: int = 2, steps: int = 5, warmup: int = 1,
-        device: str | None = "cpu", amp: str = "none", channels_last: bool | None = None, threads: int | None = None,
-        loader: bool = True, workers: int = 2, loader_batches: int = 10, data_root=None, compile: bool = False,
-        log=None) -> list[dict]:
+def time_training(*, sizes=(224, None), frames: int = 8, batch_size: int = 2, steps: int = 5, warmup: int = 1,
+                  device: str | None = "cpu", amp: str = "none", channels_last: bool | None = None,
+                  threads: int | None = None, loader: bool = True, workers: int = 2, loader_batches: int = 10,
+                  data_root=None, compile: bool = False, log=None) -> list[dict]:
     """Rows `{name, frames, size, batch, device, amp, gflops, step_s, clips_per_s, ratio}` per model and size
     (`gflops`: forward multiply-adds per clip; `ratio` = step time / TSM's step time), then one loader row per size
     (`ratio` = loader clips/s / ARC training clips/s at that size: > 1 keeps up). `None` in `sizes` is the
     synthetic demo's input size."""
-    from arc.distributed import pick_device
-
-    dev = pick_device(device)
-    if threads:
-        torch.set_num_threads(threads)
-    cl = dev.type == "cuda" if channels_last is None else channels_last
+    rt = Runtime.create(device, amp=amp, channels_last=channels_last)
     demo = RECIPES["synthetic"].input_size
     sizes = [demo if s is None else int(s) for s in sizes]
     rows = []
-    for size in sizes:
-        torch.manual_seed(0)
-        models = {name: build_model("r18", 174, num_segments=frames, **kw) for name, kw in MODELS.items()}
-        one = torch.zeros(1, frames, 3, size, size)
-        flops = {name: forward_gflops(m.eval(), one) for name, m in models.items()}
-        times = train_steps(models, size=size, frames=frames, batch_size=batch_size, steps=steps, warmup=warmup,
-                            device=dev, amp=amp, channels_last=cl, compile=compile)
-        base = statistics.median(times["TSM-R18"])
-        for name, ts in times.items():
-            step_s = statistics.median(ts)
-            rows.append({"name": name, "frames": frames, "size": size, "batch": batch_size, "device": str(dev),
-                         "amp": amp, "gflops": flops[name], "step_s": step_s, "clips_per_s": batch_size / step_s,
-                         "ratio": step_s / base})
+    with cpu_threads(threads):
+        for size in sizes:
+            rows += _model_rows(size, frames, batch_size, steps, warmup, rt, compile, log)
+        for size in sizes if loader else ():
+            arc_row = next(r for r in rows if r["size"] == size and r["name"].startswith("ARC"))
+            lcps = loader_clips_per_s(size=size, frames=frames, batch_size=batch_size, batches=loader_batches,
+                                      workers=workers, data_root=data_root)
+            rows.append({"name": f"data loader (synthetic, {workers} workers)", "frames": frames, "size": size,
+                         "batch": batch_size, "device": "cpu", "amp": "-", "gflops": None,
+                         "step_s": batch_size / lcps, "clips_per_s": lcps, "ratio": lcps / arc_row["clips_per_s"]})
             if log:
                 log(_fmt(rows[-1]))
-        del models
-    for size in sizes if loader else ():
-        arc_row = next(r for r in rows if r["size"] == size and r["name"].startswith("ARC"))
-        lcps = loader_clips_per_s(size=size, frames=frames, batch_size=batch_size, batches=loader_batches,
-                                  workers=workers, data_root=data_root)
-        rows.append({"name": f"data loader (synthetic, {workers} workers)", "frames": frames, "size": size,
-                     "batch": batch_size, "device": "cpu", "amp": "-", "gflops": None,
-                     "step_s": batch_size / lcps, "clips_per_s": lcps, "ratio": lcps / arc_row["clips_per_s"]})
+    return rows
+
+
+def _model_rows(size: int, frames: int, batch_size: int, steps: int, warmup: int, rt: Runtime, compile: bool,
+                log) -> list[dict]:
+    torch.manual_seed(0)
+    models = {name: build_model("r18", 174, num_segments=frames, **kw) for name, kw in MODELS.items()}
+    one = torch.zeros(1, frames, 3, size, size)
+    flops = {name: forward_gflops(m.eval(), one) for name, m in models.items()}
+    times = train_steps(models, size=size, frames=frames, batch_size=batch_size, steps=steps, warmup=warmup,
+                        device=rt.device, amp=rt.amp, channels_last=rt.channels_last, compile=compile)
+    base = statistics.median(times["TSM-R18"])
+    rows = []
+    for name, ts in times.items():
+        step_s = statistics.median(ts)
+        rows.append({"name": name, "frames": frames, "size": size, "batch": batch_size, "device": str(rt.device),
+                     "amp": rt.amp, "gflops": flops[name], "step_s": step_s, "clips_per_s": batch_size / step_s,
+                     "ratio": step_s / base})
         if log:
             log(_fmt(rows[-1]))
     return rows

@@ -31,19 +31,9 @@ class Context:
         return self.rank == 0
 
 
-def pick_device(device: str | None) -> torch.device:
-    """`None`/"auto" → CUDA when available, else the CPU; anything else is passed to `torch.device`."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: CUDA is not available on this machine")
-    return dev
-
-
-def setup(device: str | None = None) -> Context:
-    """Join the process group torchrun describes (if any) and choose this process's device."""
-    dev = pick_device(device)
+def setup(device: torch.device) -> Context:
+    """Join the process group torchrun describes (if any); on CUDA each process takes the GPU of its local rank."""
+    dev = device
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Context(device=dev)

@@ -1,8 +1,7 @@
-"""The datasets in their official formats (SPEC §5), the per-dataset defaults, and `build_dataset`.
+"""The datasets in their official formats: each reader turns the files as distributed into `Record`s (a video
+file or frame folder, and a label) and the class names in index order. Layouts: docs/data.md.
 
-Each reader turns the files as distributed into `Record`s (a video file or frame folder, and a label)
-and the class names in index order; `build_dataset` wraps them in a `ClipDataset`.
-See docs/data.md for the layouts and how to point `--data-root` at each.
+Light on purpose (no torch): the registry (`arc.data.registry`) and the command line import it to list datasets.
 """
 
 from __future__ import annotations
@@ -10,75 +9,32 @@ from __future__ import annotations
 import csv
 import json
 import os
-import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from arc.data.clips import ClipDataset, Record
 from arc.data.errors import DataFormatError, MissingDataFile
-from arc.data.synth import CLASSES as SYNTH_CLASSES
 from arc.data.video import VIDEO_SUFFIXES
 
 SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
-class DatasetInfo:
-    """Defaults of one dataset: `prescale` is `(h, w)`, a shorter side, or None (sizes for input 224);
-    `flip` the flip policy (`arc.data.labels.flip_map`); `test_clips` the paper's multi-clip testing."""
+class Record:
+    """One video of an index: a video file or a frame folder, and its label (-1: unknown, e.g. a test set)."""
 
-    num_classes: int | None
-    prescale: object
-    flip: str
-    num_segments: int = 8
-    test_clips: int = 1
-    about: str = ""
+    path: Path
+    label: int
 
 
-DATASETS: dict[str, DatasetInfo] = {
-    "ssv1": DatasetInfo(174, (240, 320), "selective", about="Something-Something V1: JPEG frames + CSVs"),
-    "diving48": DatasetInfo(48, (240, 320), "always", test_clips=2, about="Diving48 V2: mp4 + JSON"),
-    "diving48-v1": DatasetInfo(48, (240, 320), "always", test_clips=2, about="Diving48 V1: mp4 + JSON"),
-    "k400": DatasetInfo(400, 320, "always", about="Kinetics-400: mp4 + CSV"),
-    "list": DatasetInfo(None, None, "selective", about="generic list: 'path num_frames label' / 'path label'"),
-    "synthetic": DatasetInfo(len(SYNTH_CLASSES), (240, 320), "selective",
-                             about="the built-in synthetic dataset (SSv1 layout)"),
-}
+@dataclass(frozen=True)
+class Index:
+    """What a reader found for one split: the records in file order, the class names in index order, and the
+    entries of the index whose video is not on disk (left out of `records`; Kinetics only — its clips are often
+    gone from YouTube)."""
 
-_DEFAULT = object()
-
-
-def build_dataset(name: str, root, split: str, *, num_segments: int = 8, train: bool | None = None,
-                  clips: int = 1, crops: int = 1, input_size: int = 224, list_file=None, flip: bool = True,
-                  seed: int | None = None, prescale=_DEFAULT) -> ClipDataset:
-    """The `split` ("train", "val", "test") of dataset `name` found under `root` (the folder as distributed).
-
-    `train=None` means `split == "train"` (random sampling, multi-scale crop, flip). For "synthetic"
-    `root` is a folder written by `arc.data.synth.write_synthetic`; for "list", `list_file` is the list
-    (default `root/<split>.txt`; a `{split}` in it is replaced). `seed` makes the augmentation a function
-    of (seed, epoch, index) (see `ClipDataset`). Raises `DataFormatError` for missing or malformed files."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise MissingDataFile(root, "data root not found (expected a folder)")
-    info = DATASETS[name]
-    if name in ("ssv1", "synthetic"):
-        records, classes = ssv1_index(root, split)
-    elif name == "diving48":
-        records, classes = diving48_index(root, split, version=2)
-    elif name == "diving48-v1":
-        records, classes = diving48_index(root, split, version=1)
-    elif name == "k400":
-        records, classes = k400_index(root, split)
-    else:
-        records, classes = list_index(root, split, list_file)
-    return ClipDataset(records, classes, name=name, num_segments=num_segments,
-                       train=split == "train" if train is None else train, clips=clips, crops=crops,
-                       input_size=input_size, prescale=info.prescale if prescale is _DEFAULT else prescale,
-                       flip_policy=info.flip, flip=flip, seed=seed)
+    records: list[Record]
+    classes: list[str]
+    missing: list[Path] = field(default_factory=list)
 
 
 def _find(root: Path, names, what: str) -> Path:
@@ -149,7 +105,7 @@ def ssv1_index(root: Path, split: str):
         if name not in index:
             raise DataFormatError(split_file, f"class {name!r} is not in {labels_file.name}", k)
         records.append(Record(frames / vid, index[name]))
-    return _check_nonempty(records, split_file), classes
+    return Index(_check_nonempty(records, split_file), classes)
 
 
 # --- Diving48 -------------------------------------------------------------------------------------------
@@ -192,7 +148,7 @@ def diving48_index(root: Path, split: str, version: int = 2):
             raise DataFormatError(split_file, f'entry {k} ({e["vid_name"]}): "label" must be an integer in '
                                               f'[0, {len(classes)}) ({vocab_file.name}), got {label!r}')
         records.append(Record(videos / f"{e['vid_name']}.mp4", label))
-    return _check_nonempty(records, split_file), classes
+    return Index(_check_nonempty(records, split_file), classes)
 
 
 # --- Kinetics-400 ---------------------------------------------------------------------------------------
@@ -247,7 +203,7 @@ def k400_index(root: Path, split: str):
     """CSV `label,youtube_id,time_start,time_end,split[,is_cc]`; clips `<id>_<start:06d>_<end:06d>.mp4` in
     `root/<split>/` (`train`, `val`/`validate`, `test`) or `root/`, flat or in per-class folders.
     Class index = position among the sorted labels of the training CSV. Clips missing on disk (common:
-    videos removed from YouTube) are left out with one warning."""
+    videos removed from YouTube) are left out and listed in `Index.missing`."""
     split_file = _find(root, K400_FILES[split], f"Kinetics-400 {split} list")
     rows = _read_k400_csv(split_file)
     try:
@@ -264,17 +220,14 @@ def k400_index(root: Path, split: str):
             raise DataFormatError(split_file, f"label {label!r} does not occur in the training list", k)
         path = videos.get(stem) or videos.get(yid)
         if path is None:
-            missing.append(stem)
+            missing.append(folders[0] / f"{stem}.mp4")
             continue
         records.append(Record(path, index[label] if label else -1))
     if not records:
         raise DataFormatError(split_file, f"none of its {len(rows)} clips was found under "
-                                          f"{', '.join(map(str, folders))} (expected e.g. {missing[0]}.mp4)"
+                                          f"{', '.join(map(str, folders))} (expected e.g. {missing[0].name})"
                               if rows else "lists no clips")
-    if missing:
-        warnings.warn(f"{split_file}: {len(missing)} of {len(rows)} clips are missing under "
-                      f"{', '.join(map(str, folders))} and are left out (e.g. {missing[0]}.mp4)", stacklevel=3)
-    return records, classes
+    return Index(records, classes, missing)
 
 
 # --- generic lists --------------------------------------------------------------------------------------
@@ -316,4 +269,4 @@ def list_index(root: Path, split: str, list_file=None):
                                             f"({len(classes)} classes)", k)
     else:
         classes = [str(i) for i in range(max(r[2] for r in records) + 1)]
-    return [Record(p, label) for _, p, label in records], classes
+    return Index([Record(p, label) for _, p, label in records], classes)

@@ -1,29 +1,16 @@
-"""Data loading that can be resumed at the exact batch: a seeded, distributed, resumable sampler and per-sample
-seeding of the augmentation.
+"""Data loading that can be resumed at the exact batch: a seeded, distributed, resumable sampler.
 
-- `ResumableSampler` gives every epoch a permutation drawn from `(seed, epoch)` alone, splits it over the ranks
-  (`perm[rank::world]`, like `DistributedSampler`), and can start at batch `k` of an epoch: the resumed run sees the
-  same samples in the same order as the uninterrupted one.
-- `SeededSamples` reseeds Python's, NumPy's and torch's generators from `(seed, epoch, index)` before reading a
-  sample (and restores them after), so the random crop/flip/offsets of a sample do not depend on which worker reads
-  it, on the number of workers, or on where a run was resumed.
+`ResumableSampler` gives every epoch a permutation drawn from `(seed, epoch)` alone, splits it over the ranks
+(`perm[rank::world]`, like `DistributedSampler`), can start at batch `k` of an epoch, and yields `(index, epoch)`
+keys. The dataset (`arc.data.clips.ClipDataset`) draws a sample's random crop, flip and frame offsets from
+`(seed, epoch, index)` alone, so they do not depend on which worker reads it, on the number of workers, or on where
+a run was resumed: the resumed run sees the same samples, in the same order, augmented the same way.
 """
 
 from __future__ import annotations
 
-import random
-import warnings
-
-import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
-
-from arc.data.errors import BadSampleWarning
-
-
-def sample_seed(seed: int, epoch: int, index: int) -> int:
-    """A 32-bit seed that depends on all three numbers (NumPy's SeedSequence hashing)."""
-    return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0])
+from torch.utils.data import DataLoader, Sampler
 
 
 class ResumableSampler(Sampler):
@@ -62,32 +49,6 @@ class ResumableSampler(Sampler):
         return max(len(self.indices()) - self.start, 0)
 
 
-class SeededSamples(Dataset):
-    """`dataset[index]` read with every random generator seeded from `(seed, epoch, index)`; keys are
-    `(index, epoch)` pairs from `ResumableSampler`."""
-
-    def __init__(self, dataset, seed: int):
-        self.dataset, self.seed = dataset, int(seed)
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, key):
-        index, epoch = key
-        s = sample_seed(self.seed, epoch, index)
-        py_state, np_state = random.getstate(), np.random.get_state()
-        try:
-            with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
-                warnings.simplefilter("ignore", BadSampleWarning)  # the trainer reports them, once, by rank
-                random.seed(s)
-                np.random.seed(s)
-                torch.manual_seed(s)
-                return self.dataset[index]
-        finally:
-            random.setstate(py_state)
-            np.random.set_state(np_state)
-
-
 def _worker_init(_worker_id: int) -> None:
     torch.set_num_threads(1)
 
@@ -100,7 +61,7 @@ def make_loader(dataset, *, batch_size: int, train: bool, seed: int, collate_fn,
     training step's dropout uses): resumed and uninterrupted runs draw the same dropout masks."""
     sampler = ResumableSampler(len(dataset), shuffle=train, seed=seed, rank=rank, world_size=world_size)
     loader = DataLoader(
-        SeededSamples(dataset, seed), batch_size=batch_size, sampler=sampler, num_workers=workers,
+        dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
         collate_fn=collate_fn, drop_last=train, pin_memory=pin_memory,
         worker_init_fn=_worker_init if workers > 0 else None,
         generator=torch.Generator().manual_seed(seed), persistent_workers=False,

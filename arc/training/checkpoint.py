@@ -1,10 +1,9 @@
 """Checkpoints: plain dicts of tensors and Python values, written atomically, loaded with `weights_only=True`.
 
-A checkpoint holds `model`, `optimizer`, `scheduler`, `scaler` (state dicts), `epoch` (epochs completed), `step`
-(global optimiser steps), `batch_in_epoch` (the sampler position: batches of the current epoch already trained),
-`epoch_stats` (running sums of the current epoch), `rng` (torch/CUDA/NumPy/Python generator states), `config` (the
-run's resolved options, incl. `config["model"]` = the `build_model` kwargs), `classes` (names in label order) and
-`best_top1`. Nothing else — so `torch.load(..., weights_only=True)` reads it and no code runs while loading.
+What a training checkpoint holds is `arc.training.run.Run.state_dict()` (`last.pt`) or `Run.weights()`
+(`best.pt`): always `model` (the state dict), `model_config` (the `build_model` arguments), `config` (the run's
+resolved options) and `classes` (names in label order). Nothing but tensors and plain values — so
+`torch.load(..., weights_only=True)` reads it and no code runs while loading.
 
 Saving writes `<name>.tmp`, flushes and fsyncs it, then `os.replace`s it over the target: a crash mid-save leaves the
 previous file intact.
@@ -68,6 +67,23 @@ def load(path: str | os.PathLike, map_location="cpu") -> dict:
     if not isinstance(state, dict) or "model" not in state:
         raise CheckpointError(f"{path} is not an arc checkpoint: expected a dict with a 'model' state dict")
     return state
+
+
+def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict]:
+    """The model a training checkpoint was made with, its weights loaded, in eval mode on `device`; and the
+    checkpoint itself (for `classes`, `config`)."""
+    from arc.nn.models import build_model
+
+    state = load(path)
+    if not isinstance(state.get("model_config"), dict):
+        raise CheckpointError(f"{path} has no 'model_config': it is not a checkpoint written by arc train")
+    model = build_model(**state["model_config"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0]
+        raise CheckpointError(f"{path}: its weights do not fit the model it describes ({first})") from None
+    return model.to(device).eval(), state
 
 
 def rng_state() -> dict:

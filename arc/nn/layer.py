@@ -1,4 +1,4 @@
-"""The ARC layer (paper Eqs. 2–7, SPEC §1): a convolution computed part by part from an evolving input state."""
+"""The ARC layer (paper Eqs. 2–7; docs/layer.md): a convolution computed part by part from an evolving input state."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-POOLS = ("max", "mean")
-ARU_ACTS = ("relu", "leaky_relu")
+from arc.nn.choices import ARU_ACTS, POOLS, check_choice, check_n
 
 
 def channel_map(weight: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -99,16 +98,13 @@ class ARCConv2d(nn.Module):
         aru_act: str = "relu",
     ):
         super().__init__()
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"ARCConv2d: n (the number of recursive steps) must be an integer >= 1, got {n!r}")
+        check_n(n, "ARCConv2d: n")
         if out_channels % n:
             raise ValueError(f"ARCConv2d: out_channels={out_channels} is not divisible by n={n}")
         if not isinstance(num_segments, int) or num_segments < 1:
             raise ValueError(f"ARCConv2d: num_segments must be an integer >= 1, got {num_segments!r}")
-        if pool not in POOLS:
-            raise ValueError(f"ARCConv2d: pool must be one of {POOLS}, got {pool!r}")
-        if aru_act not in ARU_ACTS:
-            raise ValueError(f"ARCConv2d: aru_act must be one of {ARU_ACTS}, got {aru_act!r}")
+        check_choice(pool, POOLS, "ARCConv2d: pool")
+        check_choice(aru_act, ARU_ACTS, "ARCConv2d: aru_act")
         if norm is not None:
             if not isinstance(norm, nn.BatchNorm2d):
                 raise TypeError(f"ARCConv2d: norm must be a BatchNorm2d (per-channel), got {type(norm).__name__}")

@@ -1,4 +1,4 @@
-"""Learning-rate schedules of the paper's recipes (SPEC §4): multistep decay and cosine with linear warm-up.
+"""Learning-rate schedules of the paper's recipes (docs/training.md): multistep decay and cosine with linear warm-up.
 
 Both are pure functions of the (fractional) epoch `e = epoch + step_in_epoch / steps_per_epoch`, so the lr at any
 point of a run — and after a resume — follows from the step count alone.
@@ -10,6 +10,8 @@ point of a run — and after a resume — follows from the step count alone.
 from __future__ import annotations
 
 import math
+
+SCHEDULES = ("multistep", "cosine")
 
 
 def multistep_lr(epoch: float, base_lr: float, milestones, gamma: float = 0.1) -> float:
@@ -34,8 +36,8 @@ class Schedule:
 
     def __init__(self, kind: str, base_lr: float, epochs: int, steps_per_epoch: int, *, milestones=(),
                  gamma: float = 0.1, warmup_epochs: float = 0.0):
-        if kind not in ("multistep", "cosine"):
-            raise ValueError(f"schedule must be 'multistep' or 'cosine', got {kind!r}")
+        if kind not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {kind!r}")
         if steps_per_epoch < 1:
             raise ValueError(f"steps_per_epoch must be >= 1, got {steps_per_epoch}")
         self.kind, self.base_lr, self.epochs = kind, float(base_lr), int(epochs)

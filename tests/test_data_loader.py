@@ -1,13 +1,15 @@
-"""The resumable, seeded, distributed sampler and per-sample seeding of augmentation."""
+"""The resumable, seeded, distributed sampler, and augmentation that depends on (seed, epoch, index) alone."""
 
 import random
 
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import Dataset
+from datafiles import write_frames
 
-from arc.loader import ResumableSampler, SeededSamples, make_loader
+from arc.data.clips import ClipDataset, collate_clips
+from arc.data.formats import Record
+from arc.data.loader import ResumableSampler, make_loader
 
 
 def test_sampler_order_depends_only_on_seed_and_epoch():
@@ -49,31 +51,28 @@ def test_sampler_started_mid_epoch_yields_the_rest_of_the_same_order():
     assert [k for k, _ in s] == full[12:] and len(s) == len(full) - 12
 
 
-class Draws(Dataset):
-    """Returns what the three global generators give: what an augmentation would see."""
-
-    def __len__(self):
-        return 12
-
-    def __getitem__(self, i):
-        return (torch.tensor([random.random(), float(np.random.rand()), float(torch.rand(()))]),
-                torch.tensor(i), i, [])
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    """12 frame folders of 10 frames, labels 0/1, read as a training set (random offsets, crop, flip)."""
+    root = tmp_path_factory.mktemp("videos")
+    records = [Record(write_frames(root / str(i), 10, size=(30, 40)), i % 2) for i in range(12)]
+    return ClipDataset(records, ["a", "b"], name="t", num_segments=4, train=True, input_size=16, seed=3)
 
 
-def collate(batch):
-    return (torch.stack([b[0] for b in batch]), torch.stack([b[1] for b in batch]), [b[2] for b in batch], [])
-
-
-def test_sample_randomness_is_independent_of_order_and_workers_and_leaves_global_rng_alone():
-    ds = SeededSamples(Draws(), seed=3)
+def test_a_sample_depends_only_on_seed_epoch_and_index_and_leaves_global_rngs_alone(videos):
     torch.manual_seed(0)
-    before = torch.get_rng_state()
-    x = ds[(5, 2)][0]
-    assert torch.equal(torch.get_rng_state(), before)
-    assert torch.equal(ds[(5, 2)][0], x) and not torch.equal(ds[(5, 3)][0], x) and not torch.equal(ds[(6, 2)][0], x)
+    random.seed(0)
+    np.random.seed(0)
+    states = torch.get_rng_state(), random.getstate(), np.random.get_state()[1].copy()
+    x = videos[(5, 2)][0]
+    assert torch.equal(torch.get_rng_state(), states[0]) and random.getstate() == states[1]
+    assert np.array_equal(np.random.get_state()[1], states[2])
+    assert torch.equal(videos[(5, 2)][0], x)
+    assert not torch.equal(videos[(5, 3)][0], x)
     draws = {}
     for workers in (0, 2):
-        loader, sampler = make_loader(Draws(), batch_size=4, train=True, seed=3, collate_fn=collate, workers=workers)
+        loader, sampler = make_loader(videos, batch_size=4, train=True, seed=3, collate_fn=collate_clips,
+                                      workers=workers)
         sampler.set_epoch(2)
         draws[workers] = {int(i): v for vs, _, idx, _ in loader for i, v in zip(idx, vs, strict=True)}
     assert draws[0].keys() == draws[2].keys() and len(draws[0]) == 12
@@ -81,8 +80,8 @@ def test_sample_randomness_is_independent_of_order_and_workers_and_leaves_global
     assert torch.equal(draws[0][5], x)
 
 
-def test_making_an_iterator_does_not_draw_from_the_global_rng():
-    loader, sampler = make_loader(Draws(), batch_size=4, train=True, seed=0, collate_fn=collate)
+def test_making_an_iterator_does_not_draw_from_the_global_rng(videos):
+    loader, sampler = make_loader(videos, batch_size=4, train=True, seed=0, collate_fn=collate_clips)
     torch.manual_seed(0)
     state = torch.get_rng_state()
     next(iter(loader))

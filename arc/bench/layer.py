@@ -1,4 +1,4 @@
-"""Layer benchmark: forward + backward of `ARCConv2d` against the plain conv it wraps (issue 2, "Performance").
+"""`arc bench layer`: forward + backward of `ARCConv2d` against the plain conv it wraps.
 
 Default shape: `C = 256`, `14×14`, `T = 8` frames, `N = 2` clips, `n = 4` — a ResNet `res4` 3×3 conv.
 Both run one training step's worth of autograd (input and parameters require grad, gradients set to None
@@ -14,11 +14,12 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from arc.layer import ARCConv2d
+from arc.nn.layer import ARCConv2d
 from arc.overhead import check_layer_args, flops_formula
+from arc.runtime.device import cpu_threads
 
 
-def _step(module: nn.Module, x: torch.Tensor, grad: torch.Tensor) -> Callable[[], None]:
+def step(module: nn.Module, x: torch.Tensor, grad: torch.Tensor) -> Callable[[], None]:
     def run() -> None:
         x.grad = None
         module.zero_grad(set_to_none=True)
@@ -42,7 +43,7 @@ def _time_cuda(fn: Callable[[], None]) -> float:
     return start.elapsed_time(end)
 
 
-def run(
+def time_layer(
     repeats: int = 50, warmup: int = 5, threads: int | None = None, device: str = "cpu",
     C: int = 256, H: int = 14, T: int = 8, N: int = 2, n: int = 4, K: int = 3, pool: str = "max", seed: int = 0,
 ) -> list[dict]:
@@ -54,10 +55,7 @@ def run(
         raise ValueError(f"repeats must be >= 1, warmup >= 0 and N >= 1; got {repeats}, {warmup}, {N}")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asked for, but torch sees no CUDA device")
-    old_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    with cpu_threads(threads):
         gen = torch.Generator().manual_seed(seed)
         conv = nn.Conv2d(C, C, K, padding=K // 2, bias=False)
         arc = ARCConv2d.from_conv(nn.Conv2d(C, C, K, padding=K // 2, bias=False), n=n, num_segments=T, pool=pool)
@@ -69,7 +67,7 @@ def run(
         conv, arc = conv.to(device), arc.to(device)
         x = torch.randn(N * T, C, H, H, generator=gen).relu_().to(device).requires_grad_()
         grad = torch.randn(N * T, C, H, H, generator=gen).to(device)
-        steps = {"plain conv": _step(conv, x, grad), f"ARC n={n}": _step(arc, x, grad)}
+        steps = {"plain conv": step(conv, x, grad), f"ARC n={n}": step(arc, x, grad)}
         timer = _time_cuda if device.startswith("cuda") else _time_cpu
         times: dict[str, list[float]] = {name: [] for name in steps}
         for i in range(warmup + repeats):
@@ -77,8 +75,6 @@ def run(
                 ms = timer(fn)
                 if i >= warmup:
                     times[name].append(ms)
-    finally:
-        torch.set_num_threads(old_threads)
     plain_ms = statistics.median(times["plain conv"])
     flops = {"plain conv": flops_formula(C, H, H, T, K, 1), f"ARC n={n}": flops_formula(C, H, H, T, K, n)}
     return [
@@ -86,31 +82,3 @@ def run(
          "flop_ratio": flops[name] / flops["plain conv"]}
         for name, t in times.items()
     ]
-
-
-def run_reference(repeats: int = 10, threads: int | None = None) -> list[dict]:
-    """The NumPy reference (`reference.bench`: numba and numpy backends) against `ARCConv2d` on the same inputs
-    and the same number of threads (torch intra-op = numba); rows `name`, `median_ms`, `ratio` (to torch) and,
-    for numba, `compile_s`."""
-    import numpy as np
-
-    from reference import bench as ref
-
-    threads = torch.get_num_threads() if threads is None else threads
-    rows = ref.run(repeats=repeats, threads=threads)  # validates repeats and threads first
-    x, params, dy = ref.inputs(np.random.default_rng(0))
-    layer = ARCConv2d(ref.C, ref.C, ref.K, padding=1, n=ref.N_PARTS, num_segments=ref.T)
-    with torch.no_grad():
-        for name, value in layer.named_parameters():
-            value.copy_(torch.from_numpy(params[name]))
-    xt = torch.from_numpy(x).requires_grad_(True)
-    old_threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(threads)
-        _, runs = ref.time_calls(_step(layer, xt, torch.from_numpy(dy)), repeats)
-    finally:
-        torch.set_num_threads(old_threads)
-    rows.append({"name": "torch", "median_ms": 1e3 * statistics.median(runs)})
-    for row in rows:
-        row["ratio"] = row["median_ms"] / rows[-1]["median_ms"]
-    return rows

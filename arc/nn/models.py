@@ -1,0 +1,140 @@
+"""ARC-TSM backbones: torchvision ResNets with the residual temporal shift and ARC in chosen stages
+(where each goes: docs/models.md)."""
+
+from __future__ import annotations
+
+import torch
+import torchvision
+from torch import nn
+from torchvision.models.resnet import BasicBlock, Bottleneck
+
+from arc.nn.choices import BACKBONES, STAGES, check_choice, check_n, parse_stages
+from arc.nn.layer import ARCConv2d
+from arc.nn.shift import TemporalShift
+
+
+class ShiftBlock(nn.Module):
+    """A ResNet block (BasicBlock or Bottleneck) with the temporal shift at the start of its residual branch and,
+    when `arc` is given, its K>1 convs and the BN (+ReLU) after them as `ARCConv2d` (the forward path of docs/layer.md).
+
+    The branch runs the modules named in `branch` in order; `relu` after the residual sum stays outside.
+    Parameter names stay torchvision's, except that an absorbed `bnK` lives at `convK.norm`.
+    """
+
+    def __init__(self, block: BasicBlock | Bottleneck, num_segments: int, shift: bool, arc: dict | None):
+        super().__init__()
+        self.shift = TemporalShift(num_segments) if shift else nn.Identity()
+        basic = isinstance(block, BasicBlock)
+        layers = [("conv1", "bn1", True), ("conv2", "bn2", not basic)] + ([] if basic else [("conv3", "bn3", False)])
+        self.branch = []
+        for conv_name, bn_name, has_act in layers:
+            conv, bn = getattr(block, conv_name), getattr(block, bn_name)
+            if arc is not None and conv.kernel_size != (1, 1):
+                act = nn.ReLU() if has_act else None
+                setattr(self, conv_name, ARCConv2d.from_conv(conv, norm=bn, act=act, num_segments=num_segments, **arc))
+                self.branch.append(conv_name)
+            else:
+                setattr(self, conv_name, conv)
+                setattr(self, bn_name, bn)
+                self.branch += [conv_name, bn_name] + (["relu"] if has_act else [])
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = block.downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.shift(x)
+        for name in self.branch:
+            out = getattr(self, name)(out)
+        return self.relu(out + identity)
+
+
+class VideoResNet(nn.Module):
+    """TSN-style video classifier on a 2-D ResNet: frames folded into the batch, frame scores averaged over T.
+
+    Input `[B, T, 3, H, W]`, output logits `[B, num_classes]`. Module names follow torchvision's ResNet, so
+    its state dict keys (and TSM's) map one to one; `config` holds the `build_model` arguments.
+    """
+
+    def __init__(self, resnet: torchvision.models.ResNet, num_classes: int, num_segments: int, dropout: float,
+                 config: dict):
+        super().__init__()
+        self.conv1, self.bn1, self.relu, self.maxpool = resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool
+        self.layer1, self.layer2, self.layer3, self.layer4 = resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4
+        self.avgpool = resnet.avgpool
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(resnet.fc.in_features, num_classes)
+        self.num_segments = num_segments
+        self.config = config
+
+    def set_num_segments(self, num_segments: int) -> None:
+        """Use clips of another length (the layers' parameters do not depend on T)."""
+        for m in self.modules():
+            if isinstance(m, (TemporalShift, ARCConv2d)):
+                m.num_segments = num_segments
+        self.num_segments = num_segments
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """`[B·T, 3, H, W]` → pooled frame features `[B·T, D]`."""
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return torch.flatten(self.avgpool(x), 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 5 or x.shape[2] != 3:
+            raise ValueError(f"VideoResNet expects clips [B, T, 3, H, W], got {list(x.shape)}")
+        B, T = x.shape[:2]
+        if T != self.num_segments:
+            self.set_num_segments(T)
+        scores = self.fc(self.dropout(self.features(x.flatten(0, 1))))
+        return scores.view(B, T, -1).mean(dim=1)
+
+
+def build_model(
+    backbone: str,
+    num_classes: int,
+    num_segments: int = 8,
+    n: int = 4,
+    stages=("res3", "res4", "res5"),
+    pretrained=None,
+    dropout: float = 0.5,
+    pool: str = "max",
+    aru_act: str = "relu",
+    shift: bool = True,
+) -> VideoResNet:
+    """ARC-TSM on a torchvision ResNet (`r18`, `r34`, `r50`, `r101`).
+
+    ARC (with `n` parts, zero-initialised) replaces every K>1 conv with its BN (+ReLU) in the `stages`
+    (paper names `res2`..`res5`); `n=1` or `stages=()` gives plain TSM, `shift=False` plain TSN. The shift
+    sits in every block, except every second block of a stage with 23 or more blocks (as TSM does).
+    `pretrained`: None, `"imagenet"` (torchvision's weights, from the local cache), a path, or a state dict
+    of a torchvision ResNet or of a TSM / ARC-TSM model of this backbone (`arc.nn.weights`).
+    """
+    check_choice(backbone, BACKBONES, "backbone")
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    if not isinstance(num_segments, int) or num_segments < 1:
+        raise ValueError(f"num_segments must be a positive integer, got {num_segments!r}")
+    check_n(n)
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    stages = parse_stages(stages)
+    config = dict(backbone=backbone, num_classes=num_classes, num_segments=num_segments, n=n, stages=list(stages),
+                  dropout=dropout, pool=pool, aru_act=aru_act, shift=shift)
+    arc = dict(n=n, pool=pool, aru_act=aru_act) if n > 1 else None
+    resnet = getattr(torchvision.models, BACKBONES[backbone][0])(weights=None)
+    for paper_name, layer_name in STAGES.items():
+        stage = getattr(resnet, layer_name)
+        every = 2 if len(stage) >= 23 else 1
+        blocks = [
+            ShiftBlock(block, num_segments, shift=shift and i % every == 0,
+                       arc=arc if paper_name in stages else None)
+            for i, block in enumerate(stage)
+        ]
+        setattr(resnet, layer_name, nn.Sequential(*blocks))
+    model = VideoResNet(resnet, num_classes, num_segments, dropout, config)
+    model.load_report = None
+    if pretrained is not None:
+        from arc.nn.weights import load_pretrained
+
+        model.load_report = load_pretrained(model, pretrained)
+    return model

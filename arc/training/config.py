@@ -1,0 +1,218 @@
+"""The configuration of a training run: what the user asks for, resolved once against the dataset's recipe.
+
+    cfg = TrainConfig(dataset="diving48", data_root="/data/Diving48", backbone="r18", n=4)
+    resolved, notes = cfg.resolve()    # every None filled from the recipe, every value checked; frozen
+    resolved.to_dict()                 # what OUT/config.json and the checkpoints hold
+
+Names are the library's (`num_segments`, `weight_decay`, `pool`, as `build_model` and `ARCConv2d` take them); a
+field's command-line flag, where it differs, is in its metadata (`flag(name)`). Fields marked `runtime` say how and
+where a run computes, not what it computes: they alone may change when a run is resumed.
+
+Light on purpose (no torch at import): the command line reads it for `--help`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from arc.data.registry import DATASETS
+from arc.nn.choices import ARU_ACTS, BACKBONES, POOLS, parse_stages
+from arc.runtime import AMP_MODES
+from arc.training import recipes
+from arc.training.schedule import SCHEDULES
+
+
+class ConfigError(ValueError):
+    """A bad option or a dataset that cannot be opened (the CLI reports it as a usage error)."""
+
+
+def _runtime(default, flag: str | None = None):
+    return field(default=default, metadata={"runtime": True, **({"flag": flag} if flag else {})})
+
+
+def _recipe(flag: str | None = None):
+    return field(default=None, metadata={"recipe": True, **({"flag": flag} if flag else {})})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Options of `arc train`. `None` means the dataset recipe's value (`arc.training.recipes`) or the default
+    that `resolve()` states."""
+
+    # what is trained, on what
+    dataset: str = "synthetic"
+    train_list: str | None = None         # dataset "list": the list files (default DATA_ROOT/<split>.txt)
+    val_list: str | None = None
+    backbone: str = "r18"
+    n: int = 4                            # ARC recursive steps; 1 = TSM
+    stages: str | tuple[str, ...] = "res3,res4,res5"   # ARC stages, or "none" (= TSM)
+    shift: bool = True                    # False = TSN (no temporal shift)
+    pool: str = "max"
+    aru_act: str = "relu"
+    # the recipe (None = the dataset's)
+    num_segments: int | None = _recipe("--frames")
+    epochs: int | None = _recipe()
+    batch_size: int | None = _recipe()    # global, over all processes
+    lr: float | None = _recipe()
+    weight_decay: float | None = _recipe("--wd")
+    momentum: float | None = _recipe()
+    dropout: float | None = _recipe()
+    clip_grad: float | None = _recipe()   # 0 = no clipping
+    input_size: int | None = _recipe()
+    pretrained: str | None = _recipe()    # "imagenet", a path, "none"
+    schedule: str | None = _recipe()
+    milestones: str | tuple[int, ...] | None = _recipe()   # "30,40"
+    gamma: float | None = _recipe()
+    warmup_epochs: float | None = _recipe()
+    test_clips: int | None = None         # clips per video in validation; None = the dataset's test protocol
+    seed: int = 0
+    deterministic: bool = False
+    # how and where (may change on resume)
+    data_root: str | None = _runtime(None)   # folder as distributed; synthetic: cache folder
+    workers: int | None = _runtime(None)     # None = min(4, CPUs)
+    threads: int | None = _runtime(None)     # torch CPU threads per process; None = torch's default
+    out: str | None = _runtime(None)         # None = runs/<dataset>-<backbone>-<arch>
+    resume: str | None = _runtime(None)
+    save_every: int = _runtime(0)            # also write last.pt every this many steps (0 = once per epoch)
+    device: str | None = _runtime(None)      # None/"auto" = cuda if available
+    amp: str = _runtime("auto")              # one of AMP_MODES
+    channels_last: bool | None = _runtime(None)   # None = on CUDA
+    compile: bool = _runtime(False)
+    max_bad_fraction: float = _runtime(0.01)
+    log_every: int = _runtime(0)             # plain-log lines every this many steps (0 = about 5 per epoch)
+    progress: bool | None = _runtime(None)   # rich progress bar; None = when stdout is a terminal
+
+    # -- resolving -------------------------------------------------------------------------------------------
+
+    def resolve(self) -> tuple[TrainConfig, list[str]]:
+        """Every `None` filled from the recipe and the defaults, every value checked (`ConfigError` naming the
+        option); returns the resolved config and the notes to print."""
+        check(self.dataset in DATASETS, "dataset", f"expected one of {', '.join(DATASETS)}")
+        try:
+            milestones = _ints(self.milestones)
+        except ValueError:
+            raise ConfigError(f"--milestones {self.milestones!r}: expected comma-separated epochs, e.g. 30,40") \
+                from None
+        given = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.metadata.get("recipe")}
+        given["milestones"] = milestones
+        try:
+            recipe, notes = recipes.resolve(self.dataset, **given)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        pretrained = recipe.pretrained if self.pretrained is None else self.pretrained
+        if isinstance(pretrained, str) and pretrained.lower() == "none":
+            pretrained = None
+        try:
+            stages = parse_stages(self.stages)
+        except ValueError as e:
+            raise ConfigError(f"--stages {self.stages!r}: {e}") from None
+        values = dataclasses.asdict(recipe) | dict(pretrained=pretrained, stages=stages)
+        resolved = dataclasses.replace(
+            self, **values,
+            test_clips=DATASETS[self.dataset].test_clips if self.test_clips is None else self.test_clips,
+            workers=min(4, os.cpu_count() or 1) if self.workers is None else self.workers,
+            out=self.out or str(Path("runs") / f"{self.dataset}-{self.backbone}-{self.arch_tag(stages)}"))
+        resolved.validate()
+        return resolved, list(notes)
+
+    def arch_tag(self, stages=None) -> str:
+        """`tsn`, `tsm` or `arcN`: what this configuration trains."""
+        stages = parse_stages(self.stages) if stages is None else stages
+        return "tsn" if not self.shift else ("tsm" if self.n == 1 or not stages else f"arc{self.n}")
+
+    def validate(self) -> None:
+        """Check every value of a resolved config; `ConfigError` naming the option and what was expected."""
+        check(self.backbone in BACKBONES, "backbone", f"expected one of {', '.join(BACKBONES)}")
+        check(isinstance(self.n, int) and self.n >= 1, "n", "expected an integer >= 1 (1 = TSM)")
+        check(self.pool in POOLS, "pool", f"expected one of {', '.join(POOLS)}")
+        check(self.aru_act in ARU_ACTS, "aru_act", f"expected one of {', '.join(ARU_ACTS)}")
+        check(self.num_segments >= 1, "num_segments", "must be >= 1")
+        check(self.input_size >= 16, "input_size", "must be >= 16")
+        check(0 <= self.dropout < 1, "dropout", "must be in [0, 1)")
+        check(self.lr > 0, "lr", "must be > 0")
+        check(self.weight_decay >= 0, "weight_decay", "must be >= 0")
+        check(self.clip_grad >= 0, "clip_grad", "must be >= 0 (0: off)")
+        check(self.schedule in SCHEDULES, "schedule", f"expected one of {', '.join(SCHEDULES)}")
+        check(self.test_clips >= 1, "test_clips", "must be >= 1")
+        check(isinstance(self.seed, int) and 0 <= self.seed < 2**32, "seed", "must be an integer in [0, 2**32)")
+        check(0 <= self.max_bad_fraction <= 1, "max_bad_fraction", "must be in [0, 1]")
+        check(self.save_every >= 0, "save_every", "must be >= 0")
+        check(self.workers >= 0, "workers", "must be >= 0")
+        check(self.threads is None or self.threads >= 1, "threads", "must be >= 1")
+        check(self.amp in AMP_MODES, "amp", f"expected one of {', '.join(AMP_MODES)}")
+        spec = DATASETS[self.dataset]
+        if not spec.uses_list_file:
+            check(not (self.train_list or self.val_list), "train_list",
+                  f"list files are read with --dataset list, not {self.dataset}")
+
+    # -- the model, files -----------------------------------------------------------------------------------
+
+    def model_kwargs(self, num_classes: int) -> dict:
+        """The `build_model` arguments of this (resolved) configuration."""
+        return dict(backbone=self.backbone, num_classes=num_classes, num_segments=self.num_segments, n=self.n,
+                    stages=self.stages, dropout=self.dropout, pool=self.pool, aru_act=self.aru_act, shift=self.shift)
+
+    def to_dict(self) -> dict:
+        """Plain values (tuples as lists): OUT/config.json and the checkpoints' `config`."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        """The config saved by `to_dict` (unknown keys are refused)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(f"the saved configuration has options this version does not know: {unknown}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+    def resumed_with(self, given: TrainConfig) -> TrainConfig:
+        """This saved (resolved) config with the runtime options `given` sets; `ConfigError` if `given` changes
+        anything else."""
+        default = TrainConfig()
+        changed, runtime = [], {}
+        for f in dataclasses.fields(self):
+            value = getattr(given, f.name)
+            if f.metadata.get("runtime"):
+                if value != getattr(default, f.name) or f.name == "resume":
+                    runtime[f.name] = value
+            elif value is not None and value != getattr(default, f.name) and \
+                    _canonical(f.name, value) != _canonical(f.name, getattr(self, f.name)):
+                changed.append(flag(f.name))
+        if changed:
+            raise ConfigError(f"--resume continues the saved run; these options differ from its checkpoint: "
+                              f"{', '.join(changed)}")
+        if given.out is None and given.resume:
+            runtime["out"] = str(Path(given.resume).parent)
+        return dataclasses.replace(self, **runtime)
+
+
+def flag(name: str) -> str:
+    """The command-line flag of the config field `name`."""
+    f = {f.name: f for f in dataclasses.fields(TrainConfig)}[name]
+    return f.metadata.get("flag", "--" + name.replace("_", "-"))
+
+
+def check(ok: bool, name: str, expected: str) -> None:
+    """`ConfigError("--flag …: expected")` unless `ok`."""
+    if not ok:
+        raise ConfigError(f"{flag(name)}: {expected}")
+
+
+def _ints(value) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return tuple(int(m) for m in value.split(",") if m.strip())
+    return tuple(int(m) for m in value)
+
+
+def _canonical(name: str, value):
+    """A value as the resolved config holds it, to compare a given option with a saved one."""
+    if name == "stages":
+        return parse_stages(value)
+    if name == "milestones":
+        return _ints(value)
+    return tuple(value) if isinstance(value, list) else value

@@ -1,0 +1,352 @@
+"""Training ARC-TSM / TSM / TSN: one loop, the paper's recipe (docs/training.md) by default.
+
+    summary = train(TrainConfig(dataset="synthetic", backbone="r18", n=4, epochs=3))
+    # OUT/last.pt, OUT/best.pt, OUT/metrics.jsonl, OUT/config.json
+
+`train()` sets up (configuration, runtime, data, the `Run`); then, per epoch, `train_one_epoch()` takes the steps and
+`end_epoch()` validates, logs and saves. A step: the lr from the schedule, forward under autocast, cross-entropy,
+backward (scaled for fp16), clip the global gradient norm, SGD step. A non-finite loss stops the run before the step,
+leaving the last checkpoint. Distributed (torchrun): every rank trains its share, sums are reduced, rank 0 writes.
+
+Resuming (`resume=PATH`) takes the run's configuration from the checkpoint; only its runtime options may differ.
+It restores everything `Run.state_dict()` holds, so a run killed mid-epoch and resumed ends with the same weights
+and metrics as an uninterrupted one (deterministic mode).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from arc.data.clips import collate_clips
+from arc.data.home import resolve_data_root
+from arc.data.loader import ResumableSampler, make_loader
+from arc.data.registry import build_dataset
+from arc.nn.models import build_model
+from arc.runtime import distributed
+from arc.runtime.device import Runtime, cpu_threads, seed_everything
+from arc.scoring import Scores, score
+from arc.training import checkpoint
+from arc.training.config import ConfigError, TrainConfig
+from arc.training.report import Reporter
+from arc.training.run import Run
+from arc.training.schedule import Schedule
+
+
+class TrainingStopped(RuntimeError):
+    """The run stopped on purpose: non-finite loss or too many unreadable samples. The message says why."""
+
+
+@dataclass
+class Data:
+    """The two splits of a run and their loaders (this rank's share)."""
+
+    classes: list[str]
+    train_size: int
+    val_size: int
+    train_loader: torch.utils.data.DataLoader
+    train_sampler: ResumableSampler
+    val_loader: torch.utils.data.DataLoader
+    per_rank_batch: int
+
+
+# -- set-up ---------------------------------------------------------------------------------------------------
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Train as `cfg` says; returns `{"out", "best_top1", "epochs", "last", "best", "metrics"}`.
+
+    Raises `ConfigError` for bad options or data, `TrainingStopped` for a non-finite loss or too many bad
+    samples, `CheckpointError` for a `resume` file that cannot be loaded."""
+    saved = checkpoint.load(cfg.resume) if cfg.resume else None
+    if saved is not None:
+        config, notes = TrainConfig.from_dict(saved["config"]).resumed_with(cfg), []
+    else:
+        config, notes = cfg.resolve()
+    with cpu_threads(config.threads):
+        try:
+            rt = Runtime.create(config.device, amp=config.amp, channels_last=config.channels_last,
+                                deterministic=config.deterministic)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        ctx = distributed.setup(rt.device)
+        try:
+            return _train(config, notes, saved, dataclasses.replace(rt, device=ctx.device), ctx)
+        finally:
+            distributed.teardown(ctx)
+
+
+def _train(config: TrainConfig, notes: list[str], saved: dict | None, rt: Runtime, ctx) -> dict:
+    report = Reporter(ctx, config.progress, config.log_every)
+    for note in notes:
+        report.info(note)
+    seed_everything(config.seed, config.deterministic)
+    data = open_data(config, ctx, rt, report)
+    if saved is not None and data.classes != list(saved["classes"]):
+        raise ConfigError(f"the classes of the data differ from those of the checkpoint {config.resume}")
+    run = new_run(config, data, rt, report, saved)
+    step_model = run.model
+    if ctx.distributed:
+        step_model = torch.nn.parallel.DistributedDataParallel(
+            run.model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+    if config.compile:
+        step_model = torch.compile(step_model)
+    if ctx.distributed:
+        torch.manual_seed(config.seed * 1000 + ctx.rank + run.step)
+    out = Path(config.out)
+    tb = open_outputs(run, out, ctx, report, data, rt)
+    while run.epoch < config.epochs:
+        start = time.perf_counter()
+        train_one_epoch(run, step_model, data, ctx, rt, report)
+        scores = score(run.model, data.val_loader, len(data.classes), ctx, amp=rt.amp,
+                       on_bad=lambda b: report.warn(f"skipped unreadable sample {b.path} ({b.reason})"))
+        end_epoch(run, scores, data, ctx, report, out, tb, seconds=time.perf_counter() - start)
+    if tb is not None:
+        tb.close()
+    return {"out": str(out), "best_top1": run.best_top1, "epochs": run.epoch, "last": str(out / "last.pt"),
+            "best": str(out / "best.pt"), "metrics": str(out / "metrics.jsonl")}
+
+
+def open_data(config: TrainConfig, ctx, rt: Runtime, report: Reporter) -> Data:
+    """Both splits and their loaders; rank 0 resolves the data root first (it may write the synthetic cache)."""
+    if config.batch_size % ctx.world_size:
+        raise ConfigError(f"--batch-size {config.batch_size} is the global batch: it must be divisible by the "
+                          f"{ctx.world_size} processes")
+    if ctx.main:
+        root = _data_root(config)
+    distributed.barrier(ctx)
+    if not ctx.main:
+        root = _data_root(config)
+    train_set, val_set = (_open_split(config, split, root) for split in ("train", "val"))
+    for split, ds in (("train", train_set), ("val", val_set)):
+        if ds.missing and ctx.main:
+            report.info(f"note: {len(ds.missing)} of {len(ds) + len(ds.missing)} {split} videos are not on disk "
+                        f"and are left out (e.g. {ds.missing[0]})")
+    per_rank = config.batch_size // ctx.world_size
+    loader = dict(batch_size=per_rank, seed=config.seed, collate_fn=collate_clips, workers=config.workers,
+                  rank=ctx.rank, world_size=ctx.world_size, pin_memory=rt.device.type == "cuda")
+    train_loader, train_sampler = make_loader(train_set, train=True, **loader)
+    val_loader, _ = make_loader(val_set, train=False, **loader)
+    if len(train_loader) < 1:
+        raise ConfigError(f"the training split has {len(train_set)} samples: too few for a global batch of "
+                          f"{config.batch_size} (batches are full, the remainder is dropped)")
+    return Data(list(train_set.classes), len(train_set), len(val_set), train_loader, train_sampler, val_loader,
+                per_rank)
+
+
+def _data_root(config: TrainConfig) -> Path:
+    try:
+        return resolve_data_root(config.dataset, config.data_root, config.train_list)
+    except (OSError, ValueError) as e:
+        raise ConfigError(str(e)) from None
+
+
+def _open_split(config: TrainConfig, split: str, root: Path):
+    train = split == "train"
+    try:
+        return build_dataset(config.dataset, root, split, num_segments=config.num_segments, train=train,
+                             clips=1 if train else config.test_clips, input_size=config.input_size,
+                             seed=config.seed, list_file=config.train_list if train else config.val_list)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot open the {split} split of {config.dataset} at {root}: {e}") from None
+
+
+def new_run(config: TrainConfig, data: Data, rt: Runtime, report: Reporter, saved: dict | None) -> Run:
+    """The model (pretrained as the recipe says, or the checkpoint's), optimiser, schedule and scaler."""
+    try:
+        model = build_model(**config.model_kwargs(len(data.classes)),
+                            pretrained=None if saved is not None else config.pretrained)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    if model.load_report is not None:
+        report.info(str(model.load_report))
+    rt.prepare(model)
+    optimizer = torch.optim.SGD(param_groups(model, config.weight_decay), lr=config.lr, momentum=config.momentum)
+    schedule = Schedule(config.schedule, config.lr, config.epochs, len(data.train_loader),
+                        milestones=config.milestones, gamma=config.gamma, warmup_epochs=config.warmup_epochs)
+    run = Run(config, data.classes, model, optimizer, schedule, torch.amp.GradScaler(rt.device.type,
+                                                                                     enabled=rt.amp == "fp16"))
+    if saved is not None:
+        run.load_state_dict(saved)
+        report.info(f"resumed {config.resume}: epoch {run.epoch}, step {run.step}, batch {run.batch_in_epoch} of "
+                    f"the epoch")
+    return run
+
+
+def param_groups(model, weight_decay: float) -> list[dict]:
+    """Weight decay on weights (conv, linear, ARU maps); none on BatchNorm parameters and biases (1-D tensors)."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() > 1]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() <= 1]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def open_outputs(run: Run, out: Path, ctx, report: Reporter, data: Data, rt: Runtime):
+    """Rank 0: the output folder, `config.json`, `metrics.jsonl` cut to the resumed epoch, TensorBoard, the
+    header line. Returns the TensorBoard writer (or None)."""
+    if not ctx.main:
+        return None
+    resumed = run.step > 0 or run.epoch > 0
+    if not resumed and (out / "last.pt").is_file():
+        report.info(f"note: {out} holds an earlier run; it is replaced (--resume {out / 'last.pt'} continues it)")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps({**run.config.to_dict(), "classes": run.classes}, indent=2) + "\n")
+    keep_metrics_until(out / "metrics.jsonl", run.epoch)
+    c = run.config
+    report.info(f"{c.dataset}: {data.train_size} train / {data.val_size} val clips, {len(run.classes)} classes; "
+                f"{model_name(c)}; {c.epochs} epochs × {len(data.train_loader)} steps, global batch "
+                f"{c.batch_size} on {ctx.world_size} × {rt}; {run.schedule}; out {out}")
+    return tensorboard(out)
+
+
+# -- the loop ------------------------------------------------------------------------------------------------
+
+
+def train_one_epoch(run: Run, step_model, data: Data, ctx, rt: Runtime, report: Reporter) -> None:
+    """The steps of one epoch, from `run.batch_in_epoch` on (a resumed epoch continues where it stopped)."""
+    c, steps = run.config, len(data.train_loader)
+    step_model.train()
+    data.train_sampler.set_epoch(run.epoch, start=run.batch_in_epoch * data.per_rank_batch)
+    report.start(run.epoch + 1, c.epochs, steps, run.batch_in_epoch)
+    try:
+        for clips, labels, _, bad in data.train_loader:
+            for b in bad:
+                report.warn(f"skipped unreadable sample {b.path} ({b.reason})")
+            run.sums.bad += [f"{b.path} ({b.reason})" for b in bad]
+            n_bad, n_empty = distributed.all_reduce_sum([len(run.sums.bad), labels.numel() == 0], ctx)
+            if n_bad > c.max_bad_fraction * data.train_size:
+                stop_for_bad_samples(run.sums.bad, ctx, c.max_bad_fraction, data.train_size, Path(c.out))
+            lr = run.schedule.apply(run.optimizer, run.step)
+            if not n_empty:
+                train_step(run, step_model, clips, labels, ctx, rt, lr)
+            run.step += 1
+            run.batch_in_epoch += 1
+            report.step(run.batch_in_epoch, run.sums.loss, lr)
+            if c.save_every and run.step % c.save_every == 0 and run.batch_in_epoch < steps:
+                save(run, ctx, "last.pt")
+    finally:
+        report.stop()
+
+
+def train_step(run: Run, step_model, clips, labels, ctx, rt: Runtime, lr: float) -> None:
+    """One optimiser step on a batch; stops the run, before the step, when the loss is not finite."""
+    clips, labels = clips[:, 0].to(rt.device, non_blocking=True), labels.to(rt.device)
+    with rt.autocast():
+        logits = step_model(clips)
+    loss = F.cross_entropy(logits.float(), labels)
+    loss_sum, samples, nonfinite = distributed.all_reduce_sum(
+        [loss.item() * len(labels), len(labels), not math.isfinite(loss.item())], ctx)
+    if nonfinite:
+        raise TrainingStopped(f"the training loss is not finite ({loss.item()}) at epoch {run.epoch + 1}, "
+                              f"step {run.step + 1} (lr {lr:.4g}): stopping, {last_note(Path(run.config.out))}")
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(loss).backward()
+    if run.config.clip_grad > 0:
+        run.scaler.unscale_(run.optimizer)
+        torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.config.clip_grad)
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    run.sums.loss_sum += loss_sum
+    run.sums.samples += int(samples)
+
+
+def end_epoch(run: Run, val: Scores, data: Data, ctx, report: Reporter, out: Path, tb, seconds: float) -> None:
+    """After the steps of an epoch: count unreadable samples, log the metrics row, save `last.pt` and, when
+    validation top-1 improved, `best.pt`."""
+    c = run.config
+    bad = run.sums.bad + [f"{b.path} ({b.reason})" for b in val.bad]
+    all_bad = sorted({b for per_rank in distributed.all_gather_objects(bad, ctx) for b in per_rank})
+    row = {"epoch": run.epoch + 1, "train_loss": run.sums.loss, "val_loss": val.loss, "val_top1": val.top1,
+           "val_top5": val.top5, "lr": run.schedule.lr_at_step(run.step - 1), "seconds": seconds,
+           "bad_samples": len(all_bad)}
+    if all_bad:
+        report.info(f"epoch {run.epoch + 1}: skipped {len(all_bad)} unreadable sample(s): " + "; ".join(all_bad))
+    total = data.train_size + data.val_size
+    if len(all_bad) > c.max_bad_fraction * total:
+        stop_for_bad_samples(all_bad, ctx, c.max_bad_fraction, total, out, gathered=True)
+    run.start_epoch()
+    improved = val.top1 > run.best_top1
+    run.best_top1 = max(run.best_top1, val.top1)
+    if ctx.main:
+        log_metrics(row, out, tb)
+        report.info(f"epoch {row['epoch']}/{c.epochs}: train loss {row['train_loss']:.4f}, val loss "
+                    f"{row['val_loss']:.4f}, top-1 {100 * row['val_top1']:.2f}%, top-5 "
+                    f"{100 * row['val_top5']:.2f}%, lr {row['lr']:.4g}, {seconds:.1f} s")
+    save(run, ctx, "last.pt")
+    if improved:
+        save(run, ctx, "best.pt", metrics=row)
+    distributed.barrier(ctx)
+
+
+def save(run: Run, ctx, name: str, metrics: dict | None = None) -> None:
+    """Rank 0 writes `run` to OUT/`name` (the full state, or the weights and `metrics` for best.pt); a model whose
+    weights are no longer finite stops the run instead."""
+    if not ctx.main:
+        return
+    out = Path(run.config.out)
+    if not all(torch.isfinite(p).all() for p in run.model.parameters()):
+        raise TrainingStopped(f"the weights are no longer finite at step {run.step}: stopping, {last_note(out)}")
+    checkpoint.save(run.state_dict() if metrics is None else run.weights(metrics), out / name)
+
+
+# -- helpers of the loop ---------------------------------------------------------------------------------------
+
+
+def model_name(c: TrainConfig) -> str:
+    if not c.shift:
+        return f"TSN-{c.backbone.upper()}"
+    if c.n == 1 or not c.stages:
+        return f"TSM-{c.backbone.upper()}"
+    return f"ARC-TSM-{c.backbone.upper()} (n={c.n}, {','.join(c.stages)})"
+
+
+def last_note(out: Path) -> str:
+    last = out / "last.pt"
+    if not last.is_file():
+        return "no checkpoint had been written yet"
+    try:
+        s = checkpoint.load(last)
+        return f"the last good checkpoint {last} (epoch {s['epoch']}, step {s['step']}) is kept"
+    except checkpoint.CheckpointError:
+        return f"the last checkpoint is {last}"
+
+
+def stop_for_bad_samples(bad: list, ctx, fraction: float, total: int, out: Path, gathered: bool = False):
+    every = bad if gathered else sorted({b for r in distributed.all_gather_objects(bad, ctx) for b in r})
+    raise TrainingStopped(f"{len(every)} unreadable sample(s), more than --max-bad-fraction {fraction:g} of "
+                          f"{total}: stopping, {last_note(out)}. Unreadable:\n  " + "\n  ".join(every))
+
+
+def log_metrics(row: dict, out: Path, tb) -> None:
+    """Append `row` to OUT/metrics.jsonl (and TensorBoard)."""
+    with open(out / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(row) + "\n")
+    if tb is not None:
+        for k, v in row.items():
+            if k != "epoch":
+                tb.add_scalar(k, v, row["epoch"])
+        tb.flush()
+
+
+def keep_metrics_until(path: Path, epoch: int) -> None:
+    """Drop rows of epochs after `epoch` (a resumed run rewrites them)."""
+    if not path.is_file():
+        return
+    rows = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = [line for line in rows if json.loads(line)["epoch"] <= epoch]
+    path.write_text("".join(line + "\n" for line in kept))
+
+
+def tensorboard(out: Path):
+    """A SummaryWriter in OUT/tb when TensorBoard is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(log_dir=str(out / "tb"))
