@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from arc.runtime.device import autocast
-from arc.runtime.distributed import Context, all_gather_objects, all_reduce_sum
+from arc.runtime.distributed import Context, all_gather_objects, all_reduce_tensor
 
 
 @dataclass
@@ -62,27 +62,27 @@ def view_probs(model, clips: torch.Tensor, amp: str = "none") -> tuple[torch.Ten
 
 @torch.no_grad()
 def score(model, loader, num_classes: int, ctx: Context, amp: str = "none", on_bad=None) -> Scores:
-    """Run `model` (eval mode) over `loader` of `(clips, labels, indices, bad)` batches; sums reduced over ranks."""
+    """Run `model` (eval mode) over `loader` of `(clips, labels, indices, bad)` batches; the sums are kept on the
+    device (no host sync per batch) and reduced over the ranks in one collective at the end."""
     model.eval()
-    confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64)
-    loss_sum, c1, c5, videos, bad = 0.0, 0, 0, 0, []
-    k = min(5, num_classes)
+    dev = ctx.device
+    sums = torch.zeros(4, dtype=torch.float64, device=dev)            # loss, top-1 hits, top-5 hits, videos
+    confusion = torch.zeros(num_classes, num_classes, dtype=torch.float64, device=dev)
+    k, bad = min(5, num_classes), []
     for clips, labels, _, bad_now in loader:
         for b in bad_now:
             bad.append(b)
             if on_bad is not None:
                 on_bad(b)
         if labels.numel():
-            clips, labels = clips.to(ctx.device, non_blocking=True), labels.to(ctx.device)
+            clips, labels = clips.to(dev, non_blocking=True), labels.to(dev, non_blocking=True)
             probs, logp = view_probs(model, clips, amp)
-            loss_sum += F.nll_loss(logp, labels, reduction="sum").item()
             top = probs.topk(k, dim=1).indices
-            c1 += (top[:, 0] == labels).sum().item()
-            c5 += (top == labels[:, None]).any(1).sum().item()
-            videos += labels.numel()
-            confusion.index_put_((labels.cpu(), top[:, 0].cpu()), torch.ones(len(labels), dtype=torch.int64),
-                                 accumulate=True)
-    sums = all_reduce_sum([loss_sum, c1, c5, videos] + confusion.flatten().tolist(), ctx)
+            sums += torch.stack([F.nll_loss(logp, labels, reduction="sum"), (top[:, 0] == labels).sum(),
+                                 (top == labels[:, None]).any(1).sum(), torch.tensor(labels.numel(), device=dev)
+                                 ]).double()
+            confusion.index_put_((labels, top[:, 0]), torch.ones_like(labels, dtype=torch.float64), accumulate=True)
+    total = all_reduce_tensor(torch.cat([sums, confusion.flatten()]), ctx).cpu().numpy()
     bad = [b for per_rank in all_gather_objects(bad, ctx) for b in per_rank]
-    conf = np.asarray(sums[4:], dtype=np.int64).reshape(num_classes, num_classes)
-    return Scores(sums[0], int(sums[1]), int(sums[2]), int(sums[3]), conf, bad)
+    conf = np.rint(total[4:]).astype(np.int64).reshape(num_classes, num_classes)
+    return Scores(float(total[0]), int(round(total[1])), int(round(total[2])), int(round(total[3])), conf, bad)

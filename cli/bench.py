@@ -6,7 +6,8 @@ import json
 
 import click
 
-from cli.table import OneLineError, print_rows
+from cli.errors import OneLineError
+from cli.table import print_rows
 
 
 def _check_device(device: str) -> None:

@@ -8,7 +8,8 @@ import time
 import click
 
 from arc.data.registry import DATASETS
-from cli.table import OneLineError, print_table
+from cli.errors import OneLineError
+from cli.table import print_table
 
 
 @click.group("data")

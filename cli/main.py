@@ -4,8 +4,11 @@ so `arc --help` answers without importing torch."""
 from __future__ import annotations
 
 import importlib
+import sys
 
 import click
+
+from cli.errors import is_main_process, one_line
 
 # command name -> (module, attribute, one-line help)
 COMMANDS = {
@@ -19,6 +22,23 @@ COMMANDS = {
 
 
 class LazyGroup(click.Group):
+    """Loads a command's module when it is used, and prints every usage error as one `Error:` line (exit 2)."""
+
+    def main(self, args=None, prog_name=None, **extra):
+        extra.pop("standalone_mode", None)
+        try:
+            return super().main(args, prog_name, standalone_mode=False, **extra)
+        except click.UsageError as e:     # bad options and values, here or in any command
+            if is_main_process():
+                click.echo(f"Error: {one_line(e.format_message())}", err=True)
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(130)
+
     def list_commands(self, ctx):
         return sorted(COMMANDS)
 

@@ -7,7 +7,8 @@ import json
 import click
 from click.core import ParameterSource
 
-from cli.table import OneLineError, print_table
+from cli.errors import OneLineError
+from cli.table import print_table
 
 LAYER_OPTIONS = ("C", "H", "W", "T", "K", "cin", "cout", "stride", "pool")
 MODEL_OPTIONS = ("frames", "num_classes", "stages")

@@ -7,13 +7,6 @@ import sys
 import click
 
 
-class OneLineError(click.UsageError):
-    """A usage error (exit code 2) shown as the single line `Error: …`, without the usage banner."""
-
-    def show(self, file=None) -> None:
-        click.echo(f"Error: {self.format_message()}", err=True, file=file)
-
-
 def fmt(value) -> str:
     """Integers with thousands separators, floats with 3 significant decimals, the rest as `str`."""
     if isinstance(value, bool) or value is None:

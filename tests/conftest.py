@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, settings
 import reference
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "data"
 
 # "ci": reproducible and bounded (the default); "dev": a longer search, `HYPOTHESIS_PROFILE=dev pytest`.
 settings.register_profile(
@@ -26,10 +26,9 @@ if str(ROOT) not in sys.path:
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.fail(f"{SHARED_DATA} is missing: the tests expect ../shared/data beside the checkout")
-    return SHARED_DATA
+def test_data() -> Path:
+    """`tests/data/`: real files the tests read (the 174 Something-Something V1 class names)."""
+    return DATA
 
 
 @pytest.fixture(params=reference.BACKENDS)

@@ -103,7 +103,7 @@ def test_diving48_reads_videos_and_json(tmp_path, name, version):
     assert clip.shape == (6, 8, 3, 37, 37) and label == 1
 
 
-def test_diving48_errors(tmp_path):
+def test_diving48_bad_json_and_labels_are_named_by_file_and_entry(tmp_path):
     root = make_diving48(tmp_path)
     f = root / "Diving48_V2_test.json"
     f.write_text('[\n {"vid_name": "a", "label": 1},\n {"vid_name": "b" "label": 2}\n]')
@@ -154,7 +154,7 @@ def test_k400_reads_csv_with_header_per_class_and_flat_folders(tmp_path):
     assert val[0][0].shape == (1, 4, 3, 32, 32)
 
 
-def test_k400_errors(tmp_path):
+def test_k400_bad_header_times_and_absent_clips_are_named_by_file_and_line(tmp_path):
     root = make_k400(tmp_path)
     (root / "validate.csv").write_text("label,youtube_id,start,end\nzumba,X,1,2\n")
     with pytest.raises(DataFormatError, match=r"validate.csv, line 1: header must have .* missing time_start"):
@@ -189,7 +189,7 @@ def test_generic_lists_of_frame_folders_and_videos(tmp_path):
     assert val[0][0].shape == (1, 3, 3, 32, 32)
 
 
-def test_generic_list_errors(tmp_path):
+def test_generic_list_bad_lines_and_unnamed_labels_are_named_by_file_and_line(tmp_path):
     (tmp_path / "train.txt").write_text("a 3 1\nb two 1\n")
     with pytest.raises(DataFormatError, match=r"train.txt, line 2: expected 'path num_frames label' or "
                                               r"'path label'"):

@@ -125,7 +125,7 @@ def test_ensure_synthetic_uses_arc_cache(tmp_path, monkeypatch):
     assert ensure_synthetic(seed=2).parent == tmp_path / "cache"
 
 
-def test_cli_synth_then_check(tmp_path):
+def test_cli_synth_writes_a_dataset_that_data_check_reads_ok(tmp_path):
     runner = CliRunner()
     out = tmp_path / "s"
     r = runner.invoke(data_cli, ["synth", "--out", str(out), "--train-per-class", "2", "--val-per-class", "1",

@@ -62,6 +62,13 @@ def all_reduce_sum(values, ctx: Context) -> list[float]:
     return t.cpu().tolist()
 
 
+def all_reduce_tensor(t: torch.Tensor, ctx: Context) -> torch.Tensor:
+    """`t` summed over all ranks, in place, in one collective (on this rank's device)."""
+    if ctx.distributed:
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
 def all_gather_objects(obj, ctx: Context) -> list:
     """Every rank's `obj` (small, picklable: e.g. lists of bad file names), in rank order."""
     if not ctx.distributed:

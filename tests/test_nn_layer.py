@@ -131,7 +131,7 @@ def test_aru_receives_gradient_at_zero_init():
         assert grad is not None and grad.abs().max() > 1e-6, name
 
 
-def test_canonical_parameters():
+def test_parameters_have_the_canonical_names_and_shapes_and_share_the_conv_tensors():
     conv = nn.Conv2d(16, 12, 3, padding=1)
     layer = ARCConv2d.from_conv(conv, n=4)
     shapes = {name: tuple(p.shape) for name, p in layer.named_parameters()}
@@ -153,7 +153,7 @@ def test_trace_returns_states_and_attention():
     assert record["state"][0] is x and record["state"][2].shape == x.shape
 
 
-def test_errors():
+def test_bad_conv_counts_options_and_input_shapes_are_refused_by_name():
     with pytest.raises(ValueError, match="groups=1"):
         ARCConv2d.from_conv(nn.Conv2d(8, 8, 3, groups=2))
     with pytest.raises(ValueError, match="not divisible by n=4"):
