@@ -8,6 +8,7 @@ from arc.data.registry import DATASETS
 from arc.nn.choices import ARU_ACTS, BACKBONES, POOLS
 from arc.runtime import AMP_MODES
 from arc.training.schedule import SCHEDULES
+from cli.errors import OneLineError, is_main_process, one_line
 
 PRESET = "(default: the dataset's recipe)"
 
@@ -45,6 +46,9 @@ PRESET = "(default: the dataset's recipe)"
 @click.option("--schedule", type=click.Choice(SCHEDULES), default=None, help=f"LR schedule {PRESET}.")
 @click.option("--milestones", default=None, help="Multistep: epochs where the lr drops ×0.1, e.g. 30,40.")
 @click.option("--warmup-epochs", type=click.FloatRange(min=0), default=None, help="Cosine: linear warm-up epochs.")
+@click.option("--test-clips", type=click.IntRange(min=1), default=None,
+              help="Clips per video when validating (and arc eval's default) (default: the dataset's test "
+                   "protocol: 2 for Diving48, else 1).")
 @click.option("--input-size", type=click.IntRange(min=16), default=None,
               help=f"Crop size in pixels {PRESET}: 224, synthetic 32.")
 @click.option("--pretrained", default=None,
@@ -57,8 +61,11 @@ PRESET = "(default: the dataset's recipe)"
               help="Output folder (default runs/<dataset>-<backbone>-<arch>; on --resume the checkpoint's folder).")
 @click.option("--resume", type=click.Path(dir_okay=False), default=None,
               help="Continue the run saved in this checkpoint (e.g. OUT/last.pt), at the exact batch.")
-@click.option("--save-every", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Also write last.pt every this many steps (0: once per epoch).")
+@click.option("--save-every", default="0", show_default=True,
+              help="Also write last.pt every N steps (500), or every so much time (10m, 30s, 1h); 0: once per "
+                   "epoch. SIGINT/SIGTERM always save before stopping.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace the run found in --out (its checkpoints, metrics, config; nothing else there).")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("--deterministic", is_flag=True, help="Deterministic algorithms (slower; exact resumes).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, …")
@@ -75,24 +82,33 @@ PRESET = "(default: the dataset's recipe)"
 def train(no_shift, compile_, **options):
     """Train ARC-TSM (or TSM with --n 1, TSN with --no-shift) with the paper's recipe.
 
-    Outputs in OUT: last.pt (every epoch, and every --save-every steps), best.pt, metrics.jsonl (one line per
-    epoch), config.json. Distributed: torchrun --nproc_per_node K --no-python -- arc train …
-    (the -- keeps torchrun from reading --n as one of its own options).
+    Outputs in OUT: last.pt (every epoch, every --save-every, and on SIGINT/SIGTERM), best.pt, metrics.jsonl (one
+    line per epoch), config.json. An OUT that holds a run needs --resume or --overwrite. Ctrl-C or SIGTERM finish
+    the step, save and print the command that resumes (exit 130 / 143); a second Ctrl-C aborts at once.
+    Distributed: torchrun --nproc_per_node K --no-python -- arc train … (the -- keeps torchrun from reading --n as
+    one of its own options).
     """
     from arc.training.checkpoint import CheckpointError
     from arc.training.config import ConfigError, TrainConfig
     from arc.training.loop import TrainingStopped
     from arc.training.loop import train as run
+    from arc.training.stop import Interrupted
 
     cfg = TrainConfig(shift=not no_shift, compile=compile_, **options)
     try:
         summary = run(cfg)
     except CheckpointError as e:
-        raise click.BadParameter(str(e), param_hint="--resume") from None
+        raise OneLineError(f"--resume: {one_line(e)}") from None
     except ConfigError as e:
-        raise click.UsageError(str(e)) from None
+        raise OneLineError(one_line(e)) from None
     except TrainingStopped as e:
-        click.echo(f"error: {e}", err=True)
+        if is_main_process():
+            click.echo(f"error: {e}", err=True)
         raise SystemExit(1) from None
-    click.echo(f"done: best top-1 {100 * summary['best_top1']:.2f}%; checkpoints {summary['last']}, "
-               f"{summary['best']}; metrics {summary['metrics']}")
+    except Interrupted as e:
+        if is_main_process():
+            click.echo(str(e), err=True)
+        raise SystemExit(e.exit_code) from None
+    if is_main_process():
+        click.echo(f"done: best top-1 {100 * summary['best_top1']:.2f}%; checkpoints {summary['last']}, "
+                   f"{summary['best']}; metrics {summary['metrics']}")

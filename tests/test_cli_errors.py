@@ -25,6 +25,10 @@ def run(*args):
     (["train", "--amp", "fp8"], "--amp"),
     (["train", "--stages", "res3,res9"], "res9"),
     (["train", "--dataset", "list"], "--train-list and --val-list"),
+    (["train", "--device", "foo"], "--device 'foo': expected auto, cpu, cuda or cuda:N"),
+    (["train", "--seed", "-5"], "--seed"),
+    (["train", "--milestones", "5,2", "--dataset", "ssv1"], "--milestones 5,2: expected increasing epochs"),
+    (["train", "--save-every", "often"], "--save-every 'often'"),
     (["train", "--max-bad-fraction", "2"], "--max-bad-fraction"),
     (["train", "--dropout", "1"], "--dropout"),
     (["train", "--milestones", "30,forty"], "--milestones"),
@@ -35,7 +39,14 @@ def test_bad_options_give_one_error_line_and_exit_2(args, says):
     result, errors = run(*args)
     assert result.exit_code == 2, result.output
     assert len(errors) == 1 and says in errors[0]
-    assert "Traceback" not in result.output
+    assert result.output.strip() == errors[0]       # nothing but that line: no usage banner, no traceback
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the error is for machines without CUDA")
+def test_training_on_cuda_without_a_gpu_is_one_error_line():
+    result, errors = run("train", "--device", "cuda")
+    assert result.exit_code == 2 and errors == ["Error: --device cuda: CUDA is not available on this machine "
+                                                "(torch sees no GPU)"]
 
 
 def test_foreign_pickle_checkpoint_is_refused_by_every_command(tmp_path):

@@ -35,7 +35,7 @@ def test_ssv1_reads_frames_and_labels_in_sorted_name_order(tmp_path):
     # sorted: Holding (0), Pushing l->r (1), Pushing r->l (2), Turning (3)
     assert train.labels.tolist() == [2, 0, 1]
     assert len(train) == 3 and train.train
-    clip, label, i = train[1]
+    clip, label, i, bad = train[1]
     assert clip.shape == (1, 4, 3, 32, 32) and label == 0 and i == 1
     # Pushing l->r / r->l flip into each other; the camera turn has no "right" partner here: never flipped
     assert train.transform.flip_map.tolist() == [0, 2, 1, -1]
@@ -94,12 +94,12 @@ def test_diving48_reads_videos_and_json(tmp_path, name, version):
     train = build_dataset(name, root, "train", num_segments=8, input_size=32, seed=0)
     assert train.classes == ["Back 15som 05Twis FREE", "Forward 25som NoTwis PIKE", "Inward 25som NoTwis TUCK"]
     assert train.labels.tolist() == [2, 0] and train.records[0].path.name == "-mmq0PT-u8k_00155.mp4"
-    clip, label, _ = train[0]
+    clip, label, *_ = train[0]
     assert clip.shape == (1, 8, 3, 32, 32) and label == 2     # "always" flip policy keeps the label
     assert DATASETS[name].test_clips == 2
     val = build_dataset(name, root, "val", num_segments=8, input_size=32, clips=2, crops=3)
     assert len(val) == 1 and val.labels.tolist() == [1]
-    clip, label, _ = val[0]
+    clip, label, *_ = val[0]
     assert clip.shape == (6, 8, 3, 37, 37) and label == 1
 
 
@@ -178,7 +178,7 @@ def test_generic_lists_of_frame_folders_and_videos(tmp_path):
     assert ds.labels.tolist() == [0, 2, 1]
     assert [r.path.name for r in ds.records] == ["a", "b", "c.mp4"]
     for i in range(3):
-        clip, label, j = ds[i]
+        clip, label, j, _ = ds[i]
         assert clip.shape == (1, 3, 3, 32, 32) and j == i and label == ds.labels[i]
     (tmp_path / "classes.txt").unlink()
     (tmp_path / "lists").mkdir()

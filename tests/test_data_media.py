@@ -73,7 +73,7 @@ def _dataset(records, train=False):
     return ClipDataset(records, ["a", "b"], name="test", num_segments=4, train=train, input_size=32, seed=0)
 
 
-def test_corrupt_video_and_corrupt_jpeg_become_bad_samples_naming_file_and_reason(tmp_path):
+def test_unreadable_samples_are_left_out_at_test_time_and_replaced_in_training_naming_file_and_reason(tmp_path):
     good = write_video(tmp_path / "good.mp4", 16)
     truncated = tmp_path / "truncated.mp4"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
@@ -84,18 +84,27 @@ def test_corrupt_video_and_corrupt_jpeg_become_bad_samples_naming_file_and_reaso
     jpg.write_bytes(jpg.read_bytes()[:200])
     records = [Record(good, 1), Record(truncated, 0), Record(garbage, 0), Record(folder, 1),
                Record(tmp_path / "missing", 0)]
-    ds = _dataset(records, train=True)
-    items = [ds[i] for i in range(len(ds))]
+    unreadable = [str(truncated), str(garbage), str(folder), str(tmp_path / "missing")]
+    # test time: each unreadable video is a BadSample in its place, dropped by collate and handed back
+    items = [_dataset(records)[i] for i in range(len(records))]
     assert not isinstance(items[0], BadSample)
     bad = items[1:]
     assert all(isinstance(b, BadSample) for b in bad)
-    assert [b.path for b in bad] == [str(truncated), str(garbage), str(folder), str(tmp_path / "missing")]
+    assert [b.path for b in bad] == unreadable
     assert "00003.jpg" in bad[2].reason
     assert [b.index for b in bad] == [1, 2, 3, 4] and all(b.reason for b in bad)
     clips, labels, indices, dropped = collate_clips(items)
     assert clips.shape == (1, 1, 4, 3, 32, 32)
     assert labels.tolist() == [1] and indices.tolist() == [0]
     assert dropped == bad
+    # training: the next readable video of the index takes its place (wrapping around), the skipped ones listed
+    clip, label, j, skipped = _dataset(records, train=True)[1]
+    assert (j, label) == (0, 1) and [b.path for b in skipped] == unreadable
+    clips, labels, indices, reported = collate_clips([_dataset(records, train=True)[i] for i in (0, 3)])
+    assert indices.tolist() == [0, 0] and [b.path for b in reported] == unreadable[2:]
+    # too many in a row: the sample itself is given up (collate drops it, all the tries reported)
+    gave_up = ClipDataset(records[1:], ["a", "b"], name="t", num_segments=4, train=True, input_size=32)[0]
+    assert isinstance(gave_up, BadSample) and [b.path for b in collate_clips([gave_up])[3]] == unreadable
 
 
 def test_collate_of_only_bad_samples_is_empty():
@@ -107,7 +116,7 @@ def test_a_good_video_gives_no_warning(tmp_path):
     ds = _dataset([Record(write_video(tmp_path / "v.mp4", 10), 0)])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        clip, label, i = ds[0]
+        clip, label, i, _ = ds[0]
     assert clip.shape == (1, 4, 3, 32, 32) and label == 0 and i == 0
 
 

@@ -73,7 +73,7 @@ def test_synthetic_loads_through_the_ssv1_and_diving48_loaders(tmp_path):
     mp4 = write_synthetic(tmp_path / "d48", seed=0, layout="diving48", **TINY)
     d_train = build_dataset("diving48", mp4, "train", num_segments=4, input_size=32)
     assert d_train.classes == CLASSES and d_train.labels.tolist() == train.labels.tolist()
-    clip, label, _ = d_train[3]
+    clip, label, *_ = d_train[3]
     assert clip.shape == (1, 4, 3, 32, 32) and label == train.labels[3]
     assert len(build_dataset("diving48", mp4, "val", num_segments=4, input_size=32)) == 5
 

@@ -109,26 +109,19 @@ def test_predict_prints_five_class_names_best_first(learned):
     assert probs == sorted(probs, reverse=True) and sum(probs) == pytest.approx(100, abs=0.1)
 
 
-@pytest.mark.slow
-def test_run_killed_mid_epoch_and_resumed_matches_uninterrupted_run(tiny, tmp_path):
-    options = dict(epochs=2, batch_size=4, save_every=3, deterministic=True, seed=3)
-    full, cut = tmp_path / "full", tmp_path / "cut"
-    subprocess.run(arc_cmd(*cli_args(tiny, full, **options)), check=True, env=env(), capture_output=True,
+RESUMABLE = dict(epochs=2, batch_size=4, deterministic=True, seed=3)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny, tmp_path_factory) -> Path:
+    """The 2-epoch deterministic run that interrupted and resumed runs must reproduce exactly."""
+    full = tmp_path_factory.mktemp("full")
+    subprocess.run(arc_cmd(*cli_args(tiny, full, **RESUMABLE)), check=True, env=env(), capture_output=True,
                    cwd=ROOT, timeout=300)
-    # 20 videos / batch 4 = 5 steps per epoch; last.pt at steps 3, 5 (epoch end), 6, 9, 10 (end)
-    proc = subprocess.Popen(arc_cmd(*cli_args(tiny, cut, **options)), env=env(), cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    for line in proc.stdout:
-        if line.startswith("epoch 2/2 step 2/5"):  # step 7: last.pt of step 6 is on disk
-            proc.send_signal(signal.SIGKILL)
-            break
-    proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL
-    saved = ckpt.load(cut / "last.pt")
-    assert saved["epoch"] == 1 and 0 < saved["batch_in_epoch"] < 5  # killed mid-epoch
-    assert len((cut / "metrics.jsonl").read_text().splitlines()) == 1
-    subprocess.run(arc_cmd("train", "--resume", cut / "last.pt"), check=True, env=env(), capture_output=True,
-                   cwd=ROOT, timeout=300)
+    return full
+
+
+def assert_same_run(full: Path, cut: Path) -> None:
     a, b = ckpt.load(full / "last.pt"), ckpt.load(cut / "last.pt")
     assert a["model"].keys() == b["model"].keys()
     for k in a["model"]:
@@ -137,6 +130,49 @@ def test_run_killed_mid_epoch_and_resumed_matches_uninterrupted_run(tiny, tmp_pa
     rows = [[{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in
              (d / "metrics.jsonl").read_text().splitlines()] for d in (full, cut)]
     assert rows[0] == rows[1] and len(rows[0]) == 2
+
+
+def start_and_signal_mid_epoch_2(tiny: Path, cut: Path, signum: int, **options) -> subprocess.Popen:
+    proc = subprocess.Popen(arc_cmd(*cli_args(tiny, cut, **RESUMABLE, **options)), env=env(), cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for line in proc.stdout:
+        if line.startswith("epoch 2/2 step 2/5"):    # 20 videos / batch 4 = 5 steps per epoch
+            proc.send_signal(signum)
+            break
+    return proc
+
+
+@pytest.mark.slow
+def test_run_killed_mid_epoch_and_resumed_matches_uninterrupted_run(tiny, uninterrupted, tmp_path):
+    cut = tmp_path / "cut"
+    proc = start_and_signal_mid_epoch_2(tiny, cut, signal.SIGKILL, save_every=3)  # last.pt at steps 3, 5, 6, …
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    saved = ckpt.load(cut / "last.pt")
+    assert saved["epoch"] == 1 and 0 < saved["batch_in_epoch"] < 5  # killed mid-epoch
+    assert len((cut / "metrics.jsonl").read_text().splitlines()) == 1
+    subprocess.run(arc_cmd("train", "--resume", cut / "last.pt"), check=True, env=env(), capture_output=True,
+                   cwd=ROOT, timeout=300)
+    assert_same_run(uninterrupted, cut)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_saves_at_the_exact_batch_says_how_to_resume_and_the_resumed_run_is_exact(tiny, uninterrupted,
+                                                                                              tmp_path, signum, code):
+    cut = tmp_path / "cut"
+    proc = start_and_signal_mid_epoch_2(tiny, cut, signum)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    saved = ckpt.load(cut / "last.pt")
+    batch = saved["batch_in_epoch"]
+    assert saved["epoch"] == 1 and 3 <= batch < 5      # the step under way finished, then it saved
+    name = "SIGTERM" if signum == signal.SIGTERM else "SIGINT"
+    assert f"stopped by {name} at epoch 2, batch {batch} of 5 (step {5 + batch})" in err
+    assert f"Resume with: arc train --resume {cut / 'last.pt'}" in err and "Traceback" not in err
+    subprocess.run(arc_cmd("train", "--resume", cut / "last.pt"), check=True, env=env(), capture_output=True,
+                   cwd=ROOT, timeout=300)
+    assert_same_run(uninterrupted, cut)
 
 
 @pytest.mark.slow
@@ -148,7 +184,8 @@ def test_torchrun_two_cpu_processes_train_and_write_one_set_of_outputs(tiny, tmp
     done = subprocess.run(cmd, env=env(), cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "global batch 4 on 2 × cpu" in done.stdout
-    assert sorted(p.name for p in out.iterdir()) == ["best.pt", "config.json", "last.pt", "metrics.jsonl"]
+    assert {p.name for p in out.iterdir()} - {".lock", "tb"} == {"best.pt", "config.json", "last.pt", "metrics.jsonl"}
+    assert done.stdout.count("done: best top-1") == 1 and done.stdout.count("train / ") == 1   # rank 0 speaks
     rows = (out / "metrics.jsonl").read_text().splitlines()
     assert len(rows) == 1 and json.loads(rows[0])["epoch"] == 1
     state = ckpt.load(out / "last.pt")
@@ -159,12 +196,13 @@ def test_torchrun_two_cpu_processes_train_and_write_one_set_of_outputs(tiny, tmp
     assert abs(top1 * 10 - round(top1 * 10)) < 1e-9
 
 
-def corrupt_copy(src: Path, dst: Path) -> Path:
-    """A copy of the tiny dataset in which the first training video's JPEGs are garbage."""
+def corrupt_copy(src: Path, dst: Path, split: str = "train") -> Path:
+    """A copy of the tiny dataset in which the first video of `split` has garbage JPEGs."""
     import shutil
 
     shutil.copytree(src, dst)
-    vid = (dst / "something-something-v1-train.csv").read_text().splitlines()[0].split(";")[0]
+    csv = {"train": "something-something-v1-train.csv", "val": "something-something-v1-validation.csv"}[split]
+    vid = (dst / csv).read_text().splitlines()[0].split(";")[0]
     folder = dst / "20bn-something-something-v1" / vid
     for jpg in folder.iterdir():
         jpg.write_bytes(b"\xff\xd8 this is not a JPEG")
@@ -172,17 +210,18 @@ def corrupt_copy(src: Path, dst: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_corrupt_video_is_skipped_and_reported_and_the_bound_stops_the_run(tiny, tmp_path, capsys):
+def test_an_unreadable_training_video_is_replaced_reported_and_bounded(tiny, tmp_path, capsys):
     data = tmp_path / "data"
     broken = corrupt_copy(tiny, data)
     train(TrainConfig(dataset="synthetic", data_root=str(data), out=str(tmp_path / "ok"), epochs=1, batch_size=4,
                       max_bad_fraction=0.1, **TINY))
     captured = capsys.readouterr()
-    assert str(broken) in captured.err  # warned, naming the folder
-    assert f"skipped 1 unreadable sample(s): {broken}" in captured.out  # reported at the end of the epoch
+    assert f"unreadable sample {broken}" in captured.err and "replaced by the next readable one" in captured.err
+    assert f"1 unreadable training sample(s): {broken}" in captured.out      # listed at the end of the epoch
     row = json.loads((tmp_path / "ok" / "metrics.jsonl").read_text())
-    assert row["bad_samples"] == 1
-    with pytest.raises(TrainingStopped, match=r"1 unreadable sample\(s\), more than --max-bad-fraction 0.01") as e:
+    assert (row["bad_samples"], row["val_bad_samples"]) == (1, 0)
+    with pytest.raises(TrainingStopped, match=r"1 unreadable training sample\(s\), more than --max-bad-fraction "
+                                              r"0.01 of 20") as e:
         train(TrainConfig(dataset="synthetic", data_root=str(data), out=str(tmp_path / "stop"), epochs=1,
                           batch_size=4, **TINY))
     assert str(broken) in str(e.value)
@@ -190,8 +229,41 @@ def test_corrupt_video_is_skipped_and_reported_and_the_bound_stops_the_run(tiny,
 
 
 @pytest.mark.slow
+def test_an_unreadable_validation_video_never_costs_the_training_done(tiny, tmp_path):
+    data = tmp_path / "data"
+    broken = corrupt_copy(tiny, data, split="val")
+    out = tmp_path / "run"
+    with pytest.raises(TrainingStopped, match=r"1 of 10 validation videos are unreadable.*stopping after epoch 1, "
+                                              r"whose checkpoints and metrics are saved") as e:
+        train(TrainConfig(dataset="synthetic", data_root=str(data), out=str(out), epochs=2, batch_size=4, **TINY))
+    assert str(broken) in str(e.value)
+    row = json.loads((out / "metrics.jsonl").read_text())
+    assert (row["epoch"], row["val_bad_samples"], row["val_videos"]) == (1, 1, 9)   # left out of the metrics
+    assert ckpt.load(out / "last.pt")["epoch"] == 1 and (out / "best.pt").is_file()
+    train(TrainConfig(resume=str(out / "last.pt"), max_bad_fraction=0.2))           # a looser bound: it goes on
+    rows = (out / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(r)["epoch"] for r in rows] == [1, 2]
+
+
+@pytest.mark.slow
+def test_a_new_run_into_a_folder_holding_a_run_is_refused_and_overwrite_replaces_it(tiny, tmp_path):
+    out = tmp_path / "run"
+    train(TrainConfig(dataset="synthetic", data_root=str(tiny), out=str(out), epochs=1, batch_size=4, **TINY))
+    (out / "mine.txt").write_text("keep me")
+    again = subprocess.run(arc_cmd(*cli_args(tiny, out, epochs=1, batch_size=4)), env=env(), cwd=ROOT,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2 and again.stdout == ""
+    assert again.stderr.splitlines() == [f"Error: --out {out} holds a run: --resume {out / 'last.pt'} continues it, "
+                                         f"--overwrite replaces it, or choose another --out"]
+    before = (out / "last.pt").stat().st_mtime_ns
+    train(TrainConfig(dataset="synthetic", data_root=str(tiny), out=str(out), epochs=1, batch_size=4,
+                      overwrite=True, **TINY))
+    assert (out / "last.pt").stat().st_mtime_ns != before and (out / "mine.txt").read_text() == "keep me"
+
+
+@pytest.mark.slow
 def test_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tiny, tmp_path):
-    with pytest.raises(TrainingStopped, match="not finite") as e:
+    with pytest.raises(TrainingStopped, match="loss is not finite") as e:
         train(TrainConfig(dataset="synthetic", data_root=str(tiny), out=str(tmp_path), epochs=2, batch_size=4,
                           lr=1e30, clip_grad=0, save_every=1, **TINY))
     assert "last good checkpoint" in str(e.value)

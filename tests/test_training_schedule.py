@@ -36,11 +36,14 @@ def test_schedule_sets_the_lr_of_every_group_from_the_step():
     assert cos.lr_at_step(5) == pytest.approx(0.05)
 
 
-def test_schedule_state_round_trips_and_refuses_other_steps_per_epoch():
+def test_schedule_state_restores_the_step_keeps_its_own_length_and_refuses_other_steps_per_epoch():
     s = Schedule("cosine", 0.1, 4, steps_per_epoch=10, warmup_epochs=1)
     s.last_step = 17
-    t = Schedule("cosine", 0.1, 4, steps_per_epoch=10)
+    t = Schedule("cosine", 0.1, 4, steps_per_epoch=10, warmup_epochs=1)
     t.load_state_dict(s.state_dict())
-    assert t.last_step == 17 and t.warmup_epochs == 1 and t.lr_at_step(13) == s.lr_at_step(13)
+    assert t.last_step == 17 and t.lr_at_step(13) == s.lr_at_step(13)
+    longer = Schedule("cosine", 0.1, 8, steps_per_epoch=10, warmup_epochs=1)    # a resumed run, extended
+    longer.load_state_dict(s.state_dict())
+    assert longer.last_step == 17 and longer.lr_at_step(30) > s.lr_at_step(30)
     with pytest.raises(ValueError, match="10 steps per epoch, this run has 12"):
         Schedule("cosine", 0.1, 4, steps_per_epoch=12).load_state_dict(s.state_dict())

@@ -15,10 +15,13 @@ from arc.data.video import open_media
 
 
 class ClipDataset(Dataset):
-    """Videos → `(clip, label, index)` with `clip` float32 `[V, T, 3, S, S]` (V = clips·crops, 1 in training).
+    """Videos → `(clip, label, index, bad)` with `clip` float32 `[V, T, 3, S, S]` (V = clips·crops, 1 in training).
 
-    An unreadable video or frame folder is not raised: a `BadSample` naming the file and the reason is returned
-    in place of the triple (`collate_clips` drops it and hands it to the caller, who reports it).
+    An unreadable video or frame folder is not raised. In training it is replaced by the next readable video of the
+    index (as TSM does), so batches stay full and every process of a torchrun job takes the same steps, and it is
+    listed in `bad` (`BadSample`: the file and the reason) for the caller to report; after `retries` unreadable
+    ones in a row a `BadSample` is returned instead. At test time a `BadSample` takes the item's place: it is left
+    out of the metrics, not replaced. `collate_clips` drops `BadSample`s and gathers every `bad`.
 
     Randomness (training offsets, crop, flip): `dataset[(i, e)]` — sample `i` in epoch `e`, the keys
     `arc.data.loader.ResumableSampler` yields — draws from `numpy.random.default_rng((seed, e, i))` and from
@@ -26,13 +29,15 @@ class ClipDataset(Dataset):
 
     def __init__(self, records: list[Record], classes: list[str], *, name: str, num_segments: int = 8,
                  train: bool = False, clips: int = 1, crops: int = 1, input_size: int = 224,
-                 prescale=None, flip_policy: str = "always", flip: bool = True, seed: int = 0, missing=()):
+                 prescale=None, flip_policy: str = "always", flip: bool = True, seed: int = 0, missing=(),
+                 retries: int | None = None):
         if train and (clips != 1 or crops != 1):
             raise ValueError("training uses one clip and one crop per video (clips=1, crops=1)")
         if num_segments < 1:
             raise ValueError(f"num_segments must be >= 1, got {num_segments}")
         self.records = list(records)
         self.missing = list(missing)      # entries of the index whose video is not on disk (left out)
+        self.retries = (10 if train else 0) if retries is None else retries
         self.classes = list(classes)
         self.name = name
         self.num_segments = num_segments
@@ -64,14 +69,19 @@ class ClipDataset(Dataset):
 
     def __getitem__(self, key):
         i, epoch = key if isinstance(key, tuple) else (key, 0)
-        rec = self.records[i]
-        rng = np.random.default_rng((self.seed, epoch, i))
-        try:
-            images = read_clips(rec.path, self.num_segments, self.train, self.clips, rng)
-        except MediaError as e:
-            return BadSample(str(rec.path), e.reason, i)
-        clip, label = self.transform(images, rec.label, rng)
-        return clip, label, i
+        bad = []
+        for j in (i + k for k in range(min(self.retries + 1, len(self.records)))):
+            j %= len(self.records)
+            rec = self.records[j]
+            rng = np.random.default_rng((self.seed, epoch, j))
+            try:
+                images = read_clips(rec.path, self.num_segments, self.train, self.clips, rng)
+            except MediaError as e:
+                bad.append(BadSample(str(rec.path), e.reason, j))
+                continue
+            clip, label = self.transform(images, rec.label, rng)
+            return clip, label, j, bad
+        return bad[0] if len(bad) == 1 else BadSample(bad[0].path, bad[0].reason, i, tuple(bad[1:]))
 
     def __repr__(self) -> str:
         mode = "train" if self.train else f"test, {self.clips} clip(s) x {self.crops} crop(s)"
@@ -88,11 +98,12 @@ def read_clips(path, num_segments: int, train: bool, clips: int, rng) -> list[li
 
 
 def collate_clips(batch):
-    """`[(clip, label, index) | BadSample]` → `(clips [B,V,T,3,S,S], labels [B], indices [B], bad)`.
+    """`[(clip, label, index, bad) | BadSample]` → `(clips [B,V,T,3,S,S], labels [B], indices [B], bad)`.
 
-    Bad samples are dropped from the tensors and returned in `bad`; when all are bad the tensors are empty."""
+    Bad samples are dropped from the tensors and returned, with those replaced in training, in `bad`; when all are
+    bad the tensors are empty."""
     good = [b for b in batch if not isinstance(b, BadSample)]
-    bad = [b for b in batch if isinstance(b, BadSample)]
+    bad = [s for b in batch for s in ((b, *b.also) if isinstance(b, BadSample) else b[3])]
     if not good:
         return torch.empty(0), torch.empty(0, dtype=torch.long), torch.empty(0, dtype=torch.long), bad
     clips = torch.stack([g[0] for g in good])

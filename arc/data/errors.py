@@ -44,3 +44,4 @@ class BadSample:
     path: str
     reason: str
     index: int = -1
+    also: tuple = ()     # further unreadable samples met while trying to replace this one

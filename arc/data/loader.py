@@ -58,12 +58,13 @@ def make_loader(dataset, *, batch_size: int, train: bool, seed: int, collate_fn,
     """A DataLoader over `dataset` for one rank, and its sampler (call `sampler.set_epoch` before each epoch).
 
     The loader has its own generator, so creating an iterator never draws from the global torch RNG (which the
-    training step's dropout uses): resumed and uninterrupted runs draw the same dropout masks."""
+    training step's dropout uses): resumed and uninterrupted runs draw the same dropout masks. Its workers persist
+    across epochs (a sample depends on its `(index, epoch)` key alone, not on worker state)."""
     sampler = ResumableSampler(len(dataset), shuffle=train, seed=seed, rank=rank, world_size=world_size)
     loader = DataLoader(
         dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
         collate_fn=collate_fn, drop_last=train, pin_memory=pin_memory,
         worker_init_fn=_worker_init if workers > 0 else None,
-        generator=torch.Generator().manual_seed(seed), persistent_workers=False,
+        generator=torch.Generator().manual_seed(seed), persistent_workers=workers > 0,
     )
     return loader, sampler

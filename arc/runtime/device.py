@@ -75,6 +75,17 @@ def cpu_threads(threads: int | None):
         torch.set_num_threads(old)
 
 
+def default_workers(local_processes: int = 1) -> int:
+    """Data-loading workers per process when not given: the CPUs this process may use, shared among the processes
+    of this machine, less one for the training process itself; at least 1, at most 16 (decoding video is the
+    bottleneck on a fast GPU, so more is better up to what the CPUs allow)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count() or 1
+    return max(1, min(16, cpus // max(local_processes, 1) - 1))
+
+
 def seed_everything(seed: int, deterministic: bool = False) -> None:
     """Seed Python, NumPy and torch; `deterministic` also asks torch for deterministic algorithms."""
     if not isinstance(seed, int) or not 0 <= seed < 2**32:

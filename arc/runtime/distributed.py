@@ -81,3 +81,64 @@ def all_gather_objects(obj, ctx: Context) -> list:
 def barrier(ctx: Context) -> None:
     if ctx.distributed:
         dist.barrier()
+
+
+def broadcast_object(obj, ctx: Context):
+    """Rank 0's `obj` on every rank (small and picklable: e.g. an error message or None)."""
+    if not ctx.distributed:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def broadcast_buffers(model: torch.nn.Module, ctx: Context) -> None:
+    """Rank 0's buffers (BatchNorm running statistics) on every rank.
+
+    DDP broadcasts them at the start of each forward, so after the last step of an epoch every rank holds the
+    statistics of its own last batch: validating or saving then would mix N slightly different models."""
+    if ctx.distributed:
+        for buffer in model.buffers():
+            dist.broadcast(buffer, src=0)
+
+
+class Agreement:
+    """Flags that every rank must act on at the same step (stop now; save now), agreed without stalling the step:
+    each step this rank's flags are summed over all ranks asynchronously on a CPU (gloo) group, and the result is
+    read one step later, by which time it has long arrived. So all ranks act at the same step, one step after the
+    first rank raised the flag; a single process acts at once."""
+
+    def __init__(self, ctx: Context, size: int = 2):
+        self.ctx, self.size = ctx, size
+        self.group = None
+        self.pending = None
+        if ctx.distributed:
+            self.group = dist.new_group(backend="gloo") if dist.get_backend() != "gloo" else dist.group.WORLD
+
+    def exchange(self, flags: list[bool]) -> list[bool]:
+        """Contribute this step's `flags`; returns the flags all ranks agree to act on now."""
+        if not self.ctx.distributed:
+            return [bool(f) for f in flags]
+        mine = torch.tensor([int(bool(f)) for f in flags], dtype=torch.int32)
+        agreed = [False] * self.size
+        if self.pending is not None:
+            work, total = self.pending
+            work.wait()
+            agreed = [bool(v) for v in total.tolist()]
+        work = dist.all_reduce(mine, op=dist.ReduceOp.SUM, group=self.group, async_op=True)
+        self.pending = (work, mine)
+        return agreed
+
+    def settle(self, flags: list[bool]) -> list[bool]:
+        """Blocking: the flags in flight and this call's `flags`, agreed over all ranks now (at an epoch's end)."""
+        if not self.ctx.distributed:
+            return [bool(f) for f in flags]
+        agreed = [False] * self.size
+        if self.pending is not None:
+            work, total = self.pending
+            work.wait()
+            agreed = [bool(v) for v in total.tolist()]
+            self.pending = None
+        mine = torch.tensor([int(bool(f)) for f in flags], dtype=torch.int32)
+        dist.all_reduce(mine, op=dist.ReduceOp.SUM, group=self.group)
+        return [a or bool(v) for a, v in zip(agreed, mine.tolist(), strict=True)]

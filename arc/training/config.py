@@ -14,7 +14,6 @@ Light on purpose (no torch at import): the command line reads it for `--help`.
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,16 +66,18 @@ class TrainConfig:
     milestones: str | tuple[int, ...] | None = _recipe()   # "30,40"
     gamma: float | None = _recipe()
     warmup_epochs: float | None = _recipe()
-    test_clips: int | None = None         # clips per video in validation; None = the dataset's test protocol
+    test_clips: int | None = None         # clips per video at test time (validation, and arc eval's default);
+                                          # None = the dataset's protocol (Diving48: 2)
     seed: int = 0
     deterministic: bool = False
     # how and where (may change on resume)
     data_root: str | None = _runtime(None)   # folder as distributed; synthetic: cache folder
-    workers: int | None = _runtime(None)     # None = min(4, CPUs)
+    workers: int | None = _runtime(None)     # None = sized to the machine (arc.runtime.device.default_workers)
     threads: int | None = _runtime(None)     # torch CPU threads per process; None = torch's default
     out: str | None = _runtime(None)         # None = runs/<dataset>-<backbone>-<arch>
     resume: str | None = _runtime(None)
-    save_every: int = _runtime(0)            # also write last.pt every this many steps (0 = once per epoch)
+    save_every: str | int = _runtime(0)      # also write last.pt every N steps, or "10m" / "30s" / "1h" (0 = off)
+    overwrite: bool = _runtime(False)        # replace the run found in OUT (its files only)
     device: str | None = _runtime(None)      # None/"auto" = cuda if available
     amp: str = _runtime("auto")              # one of AMP_MODES
     channels_last: bool | None = _runtime(None)   # None = on CUDA
@@ -113,10 +114,52 @@ class TrainConfig:
         resolved = dataclasses.replace(
             self, **values,
             test_clips=DATASETS[self.dataset].test_clips if self.test_clips is None else self.test_clips,
-            workers=min(4, os.cpu_count() or 1) if self.workers is None else self.workers,
             out=self.out or str(Path("runs") / f"{self.dataset}-{self.backbone}-{self.arch_tag(stages)}"))
+        resolved, schedule_notes = resolved._fit_schedule(given_milestones=milestones is not None,
+                                                          given_warmup=self.warmup_epochs is not None)
         resolved.validate()
-        return resolved, list(notes)
+        return resolved, list(notes) + schedule_notes
+
+    def _fit_schedule(self, given_milestones: bool, given_warmup: bool) -> tuple[TrainConfig, list[str]]:
+        """Milestones and warm-up that fit `epochs`: the user's are checked, the recipe's scaled with a note when
+        `--epochs` is too short for them (the Diving48 recipe's 10 warm-up epochs with `--epochs 1` would never
+        reach the peak lr)."""
+        recipe_epochs = recipes.RECIPES[self.dataset].epochs
+        notes, changes = [], {}
+        if self.schedule == "cosine" and given_milestones:
+            raise ConfigError("--milestones: apply to --schedule multistep; this run's schedule is cosine")
+        if self.schedule == "multistep" and self.milestones:
+            ms = list(self.milestones)
+            fits = all(0 < m < self.epochs for m in ms) and all(a < b for a, b in zip(ms, ms[1:], strict=False))
+            if not fits and given_milestones:
+                raise ConfigError(f"--milestones {','.join(map(str, ms))}: expected increasing epochs between 1 and "
+                                  f"--epochs {self.epochs} - 1")
+            if not fits:
+                scaled = sorted({min(max(1, round(m * self.epochs / recipe_epochs)), self.epochs - 1) for m in ms})
+                scaled = tuple(m for m in scaled if 0 < m < self.epochs)
+                changes["milestones"] = scaled
+                notes.append(f"milestones {','.join(map(str, ms))} of the {recipe_epochs}-epoch recipe scaled to "
+                             f"{','.join(map(str, scaled)) or 'none'} for --epochs {self.epochs}")
+        if self.schedule == "cosine" and self.warmup_epochs >= self.epochs:
+            if given_warmup:
+                raise ConfigError(f"--warmup-epochs {self.warmup_epochs:g}: must be below --epochs {self.epochs}")
+            w = self.warmup_epochs * self.epochs / recipe_epochs
+            changes["warmup_epochs"] = w
+            notes.append(f"warm-up of {self.warmup_epochs:g} epochs of the {recipe_epochs}-epoch recipe scaled to "
+                         f"{w:g} for --epochs {self.epochs}")
+        return dataclasses.replace(self, **changes), notes
+
+    def save_interval(self) -> tuple[int, float]:
+        """`--save-every` as (steps, seconds); 0 = off. "500" is steps; "10m", "30s", "2h" a time."""
+        value = str(self.save_every).strip().lower()
+        units = {"s": 1, "m": 60, "h": 3600}
+        try:
+            if value[-1:] in units:
+                return 0, float(value[:-1]) * units[value[-1]]
+            return int(value), 0.0
+        except ValueError:
+            raise ConfigError(f"--save-every {self.save_every!r}: expected a number of steps (500) or a time "
+                              f"(10m, 30s, 1h)") from None
 
     def arch_tag(self, stages=None) -> str:
         """`tsn`, `tsm` or `arcN`: what this configuration trains."""
@@ -139,8 +182,8 @@ class TrainConfig:
         check(self.test_clips >= 1, "test_clips", "must be >= 1")
         check(isinstance(self.seed, int) and 0 <= self.seed < 2**32, "seed", "must be an integer in [0, 2**32)")
         check(0 <= self.max_bad_fraction <= 1, "max_bad_fraction", "must be in [0, 1]")
-        check(self.save_every >= 0, "save_every", "must be >= 0")
-        check(self.workers >= 0, "workers", "must be >= 0")
+        check(min(self.save_interval()) >= 0, "save_every", "must be >= 0")
+        check(self.workers is None or self.workers >= 0, "workers", "must be >= 0")
         check(self.threads is None or self.threads >= 1, "threads", "must be >= 1")
         check(self.amp in AMP_MODES, "amp", f"expected one of {', '.join(AMP_MODES)}")
         spec = DATASETS[self.dataset]
@@ -169,13 +212,15 @@ class TrainConfig:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
     def resumed_with(self, given: TrainConfig) -> TrainConfig:
-        """This saved (resolved) config with the runtime options `given` sets; `ConfigError` if `given` changes
-        anything else."""
+        """This saved (resolved) config with the runtime options `given` sets, and its `epochs` (a run may be
+        extended); `ConfigError` if `given` changes anything else."""
         default = TrainConfig()
         changed, runtime = [], {}
         for f in dataclasses.fields(self):
             value = getattr(given, f.name)
-            if f.metadata.get("runtime"):
+            if f.name == "epochs" and value is not None:
+                runtime["epochs"] = value    # a resumed run may be extended: the schedule is recomputed
+            elif f.metadata.get("runtime"):
                 if value != getattr(default, f.name) or f.name == "resume":
                     runtime[f.name] = value
             elif value is not None and value != getattr(default, f.name) and \

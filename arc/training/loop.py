@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
+import os
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,17 +32,35 @@ from arc.data.loader import ResumableSampler, make_loader
 from arc.data.registry import build_dataset
 from arc.nn.models import build_model
 from arc.runtime import distributed
-from arc.runtime.device import Runtime, cpu_threads, seed_everything
-from arc.scoring import Scores, score
+from arc.runtime.device import Runtime, cpu_threads, default_workers, seed_everything
+from arc.scoring import score
 from arc.training import checkpoint
 from arc.training.config import ConfigError, TrainConfig
+from arc.training.outdir import OutputDir, OutputError
 from arc.training.report import Reporter
 from arc.training.run import Run
 from arc.training.schedule import Schedule
+from arc.training.stop import SIGNALS, Interrupted, StopRequest
 
 
 class TrainingStopped(RuntimeError):
     """The run stopped on purpose: non-finite loss or too many unreadable samples. The message says why."""
+
+
+class Saver:
+    """When to write `last.pt` inside an epoch: every `steps` steps and/or every `seconds` of wall time
+    (`--save-every 500` / `--save-every 10m`)."""
+
+    def __init__(self, config: TrainConfig):
+        self.steps, self.seconds = config.save_interval()
+        self.last = time.monotonic()
+
+    def due(self, step: int) -> bool:
+        return bool(self.steps and step % self.steps == 0) or \
+            bool(self.seconds and time.monotonic() - self.last >= self.seconds)
+
+    def saved(self) -> None:
+        self.last = time.monotonic()
 
 
 @dataclass
@@ -55,6 +74,23 @@ class Data:
     train_sampler: ResumableSampler
     val_loader: torch.utils.data.DataLoader
     per_rank_batch: int
+    workers: int
+
+
+@dataclass
+class Loop:
+    """What the loop works with besides the run's state: the model as stepped (DDP / compiled), the data, the
+    processes, the runtime, the reporter, the stop request and the ranks' agreement on it, when to save, TensorBoard."""
+
+    step_model: torch.nn.Module
+    data: Data
+    ctx: distributed.Context
+    rt: Runtime
+    report: Reporter
+    stop: StopRequest
+    agreement: distributed.Agreement
+    saver: Saver
+    tb: object = None
 
 
 # -- set-up ---------------------------------------------------------------------------------------------------
@@ -63,11 +99,16 @@ class Data:
 def train(cfg: TrainConfig) -> dict:
     """Train as `cfg` says; returns `{"out", "best_top1", "epochs", "last", "best", "metrics"}`.
 
-    Raises `ConfigError` for bad options or data, `TrainingStopped` for a non-finite loss or too many bad
-    samples, `CheckpointError` for a `resume` file that cannot be loaded."""
+    Raises `ConfigError` for bad options, data or output folders, `TrainingStopped` for a non-finite loss or too
+    many unreadable samples, `CheckpointError` for a `resume` file that cannot be loaded, and `Interrupted` after
+    saving when SIGINT or SIGTERM asked the run to stop."""
     saved = checkpoint.load(cfg.resume) if cfg.resume else None
     if saved is not None:
         config, notes = TrainConfig.from_dict(saved["config"]).resumed_with(cfg), []
+        if config.epochs != saved["config"]["epochs"]:
+            notes.append(f"--epochs {config.epochs}: the run saved for {saved['config']['epochs']} epochs is "
+                         f"{'extended' if config.epochs > saved['config']['epochs'] else 'shortened'}; "
+                         f"the lr schedule is recomputed over {config.epochs} epochs")
     else:
         config, notes = cfg.resolve()
     with cpu_threads(config.threads):
@@ -77,13 +118,31 @@ def train(cfg: TrainConfig) -> dict:
         except ValueError as e:
             raise ConfigError(str(e)) from None
         ctx = distributed.setup(rt.device)
+        outdir = OutputDir(config.out, resume=saved is not None, overwrite=config.overwrite)
         try:
-            return _train(config, notes, saved, dataclasses.replace(rt, device=ctx.device), ctx)
+            notes += _on_rank0(ctx, outdir.open)
+            with StopRequest() as stop:
+                return _train(config, notes, saved, dataclasses.replace(rt, device=ctx.device), ctx, stop)
         finally:
+            outdir.close()
             distributed.teardown(ctx)
 
 
-def _train(config: TrainConfig, notes: list[str], saved: dict | None, rt: Runtime, ctx) -> dict:
+def _on_rank0(ctx, fn) -> list:
+    """`fn()` on rank 0; its `ConfigError`/`OutputError` raised on every rank (so no rank waits for a dead one)."""
+    result, error = [], None
+    if ctx.main:
+        try:
+            result = fn()
+        except (ConfigError, OutputError) as e:
+            error = str(e)
+    error = distributed.broadcast_object(error, ctx)
+    if error is not None:
+        raise ConfigError(error)
+    return result
+
+
+def _train(config: TrainConfig, notes: list[str], saved: dict | None, rt: Runtime, ctx, stop: StopRequest) -> dict:
     report = Reporter(ctx, config.progress, config.log_every)
     for note in notes:
         report.info(note)
@@ -92,22 +151,23 @@ def _train(config: TrainConfig, notes: list[str], saved: dict | None, rt: Runtim
     if saved is not None and data.classes != list(saved["classes"]):
         raise ConfigError(f"the classes of the data differ from those of the checkpoint {config.resume}")
     run = new_run(config, data, rt, report, saved)
+    if run.epoch >= config.epochs:
+        raise ConfigError(f"--epochs {config.epochs}: the run in {config.resume} has already trained {run.epoch} "
+                          f"epochs; give a larger --epochs to extend it")
     step_model = run.model
     if ctx.distributed:
         step_model = torch.nn.parallel.DistributedDataParallel(
             run.model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+        torch.manual_seed(config.seed * 1000 + ctx.rank + run.step)
     if config.compile:
         step_model = torch.compile(step_model)
-    if ctx.distributed:
-        torch.manual_seed(config.seed * 1000 + ctx.rank + run.step)
     out = Path(config.out)
     tb = open_outputs(run, out, ctx, report, data, rt)
+    loop = Loop(step_model, data, ctx, rt, report, stop, distributed.Agreement(ctx), Saver(config), tb)
     while run.epoch < config.epochs:
         start = time.perf_counter()
-        train_one_epoch(run, step_model, data, ctx, rt, report)
-        scores = score(run.model, data.val_loader, len(data.classes), ctx, amp=rt.amp,
-                       on_bad=lambda b: report.warn(f"skipped unreadable sample {b.path} ({b.reason})"))
-        end_epoch(run, scores, data, ctx, report, out, tb, seconds=time.perf_counter() - start)
+        train_one_epoch(run, loop)
+        end_epoch(run, loop, seconds=time.perf_counter() - start)
     if tb is not None:
         tb.close()
     return {"out": str(out), "best_top1": run.best_top1, "epochs": run.epoch, "last": str(out / "last.pt"),
@@ -130,7 +190,9 @@ def open_data(config: TrainConfig, ctx, rt: Runtime, report: Reporter) -> Data:
             report.info(f"note: {len(ds.missing)} of {len(ds) + len(ds.missing)} {split} videos are not on disk "
                         f"and are left out (e.g. {ds.missing[0]})")
     per_rank = config.batch_size // ctx.world_size
-    loader = dict(batch_size=per_rank, seed=config.seed, collate_fn=collate_clips, workers=config.workers,
+    workers = default_workers(int(os.environ.get("LOCAL_WORLD_SIZE", ctx.world_size))) if config.workers is None \
+        else config.workers
+    loader = dict(batch_size=per_rank, seed=config.seed, collate_fn=collate_clips, workers=workers,
                   rank=ctx.rank, world_size=ctx.world_size, pin_memory=rt.device.type == "cuda")
     train_loader, train_sampler = make_loader(train_set, train=True, **loader)
     val_loader, _ = make_loader(val_set, train=False, **loader)
@@ -138,7 +200,7 @@ def open_data(config: TrainConfig, ctx, rt: Runtime, report: Reporter) -> Data:
         raise ConfigError(f"the training split has {len(train_set)} samples: too few for a global batch of "
                           f"{config.batch_size} (batches are full, the remainder is dropped)")
     return Data(list(train_set.classes), len(train_set), len(val_set), train_loader, train_sampler, val_loader,
-                per_rank)
+                per_rank, workers)
 
 
 def _data_root(config: TrainConfig) -> Path:
@@ -192,59 +254,62 @@ def open_outputs(run: Run, out: Path, ctx, report: Reporter, data: Data, rt: Run
     header line. Returns the TensorBoard writer (or None)."""
     if not ctx.main:
         return None
-    resumed = run.step > 0 or run.epoch > 0
-    if not resumed and (out / "last.pt").is_file():
-        report.info(f"note: {out} holds an earlier run; it is replaced (--resume {out / 'last.pt'} continues it)")
-    out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps({**run.config.to_dict(), "classes": run.classes}, indent=2) + "\n")
     keep_metrics_until(out / "metrics.jsonl", run.epoch)
     c = run.config
     report.info(f"{c.dataset}: {data.train_size} train / {data.val_size} val clips, {len(run.classes)} classes; "
                 f"{model_name(c)}; {c.epochs} epochs × {len(data.train_loader)} steps, global batch "
-                f"{c.batch_size} on {ctx.world_size} × {rt}; {run.schedule}; out {out}")
+                f"{c.batch_size} on {ctx.world_size} × {rt}; {data.workers} loader worker(s) per process; "
+                f"{c.test_clips} clip(s) per validation video; {run.schedule}; out {out}")
     return tensorboard(out)
 
 
 # -- the loop ------------------------------------------------------------------------------------------------
 
 
-def train_one_epoch(run: Run, step_model, data: Data, ctx, rt: Runtime, report: Reporter) -> None:
-    """The steps of one epoch, from `run.batch_in_epoch` on (a resumed epoch continues where it stopped)."""
-    c, steps = run.config, len(data.train_loader)
-    step_model.train()
+def train_one_epoch(run: Run, loop: Loop) -> None:
+    """The steps of one epoch, from `run.batch_in_epoch` on (a resumed epoch continues where it stopped).
+
+    The loss, the sample count and a non-finite flag are summed on the device and read back only at the epoch's
+    logging points (`flush`), so a step never waits for the device; the checks that can stop the run happen there,
+    before any save."""
+    c, data, steps = run.config, loop.data, len(loop.data.train_loader)
+    loop.step_model.train()
     data.train_sampler.set_epoch(run.epoch, start=run.batch_in_epoch * data.per_rank_batch)
-    report.start(run.epoch + 1, c.epochs, steps, run.batch_in_epoch)
+    loop.report.start(run.epoch + 1, c.epochs, steps, run.batch_in_epoch)
+    pending = torch.zeros(3, dtype=torch.float64, device=loop.rt.device)   # loss · samples, samples, non-finite
     try:
         for clips, labels, _, bad in data.train_loader:
             for b in bad:
-                report.warn(f"skipped unreadable sample {b.path} ({b.reason})")
+                loop.report.warn(f"unreadable sample {b.path} ({b.reason}), replaced by the next readable one")
             run.sums.bad += [f"{b.path} ({b.reason})" for b in bad]
-            n_bad, n_empty = distributed.all_reduce_sum([len(run.sums.bad), labels.numel() == 0], ctx)
-            if n_bad > c.max_bad_fraction * data.train_size:
-                stop_for_bad_samples(run.sums.bad, ctx, c.max_bad_fraction, data.train_size, Path(c.out))
             lr = run.schedule.apply(run.optimizer, run.step)
-            if not n_empty:
-                train_step(run, step_model, clips, labels, ctx, rt, lr)
+            if labels.numel():
+                pending += train_step(run, loop.step_model, clips, labels, loop.rt)
+            elif loop.ctx.distributed:
+                raise TrainingStopped(f"a whole batch of rank {loop.ctx.rank} was unreadable (e.g. {bad[0].path}): "
+                                      f"the data is broken; stopping, {last_note(Path(c.out))}")
             run.step += 1
             run.batch_in_epoch += 1
-            report.step(run.batch_in_epoch, run.sums.loss, lr)
-            if c.save_every and run.step % c.save_every == 0 and run.batch_in_epoch < steps:
-                save(run, ctx, "last.pt")
+            loop.report.advance(run.batch_in_epoch)
+            stop_now, save_now = loop.agreement.exchange([loop.stop.requested, loop.saver.due(run.step)])
+            if loop.report.log_point(run.batch_in_epoch) or stop_now or save_now:
+                flush(run, loop, pending, lr)
+            if (stop_now or save_now) and run.batch_in_epoch < steps:
+                save(run, loop, "last.pt")
+            if stop_now:
+                raise interrupted(run, loop)
     finally:
-        report.stop()
+        loop.report.stop()
+    flush(run, loop, pending, run.schedule.lr_at_step(max(run.step - 1, 0)))
 
 
-def train_step(run: Run, step_model, clips, labels, ctx, rt: Runtime, lr: float) -> None:
-    """One optimiser step on a batch; stops the run, before the step, when the loss is not finite."""
-    clips, labels = clips[:, 0].to(rt.device, non_blocking=True), labels.to(rt.device)
+def train_step(run: Run, step_model, clips, labels, rt: Runtime) -> torch.Tensor:
+    """One optimiser step on a batch; returns `[loss · samples, samples, non-finite]` on the device (no sync)."""
+    clips, labels = clips[:, 0].to(rt.device, non_blocking=True), labels.to(rt.device, non_blocking=True)
     with rt.autocast():
         logits = step_model(clips)
     loss = F.cross_entropy(logits.float(), labels)
-    loss_sum, samples, nonfinite = distributed.all_reduce_sum(
-        [loss.item() * len(labels), len(labels), not math.isfinite(loss.item())], ctx)
-    if nonfinite:
-        raise TrainingStopped(f"the training loss is not finite ({loss.item()}) at epoch {run.epoch + 1}, "
-                              f"step {run.step + 1} (lr {lr:.4g}): stopping, {last_note(Path(run.config.out))}")
     run.optimizer.zero_grad(set_to_none=True)
     run.scaler.scale(loss).backward()
     if run.config.clip_grad > 0:
@@ -252,47 +317,93 @@ def train_step(run: Run, step_model, clips, labels, ctx, rt: Runtime, lr: float)
         torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.config.clip_grad)
     run.scaler.step(run.optimizer)
     run.scaler.update()
+    n = labels.new_tensor(labels.numel(), dtype=torch.float64)
+    loss = loss.detach().double()
+    return torch.stack([loss * n, n, (~torch.isfinite(loss)).double()])
+
+
+def flush(run: Run, loop: Loop, pending: torch.Tensor, lr: float) -> None:
+    """Read the device sums back (one collective over the ranks), stop on a non-finite loss or too many unreadable
+    samples, and show the running loss. The only place a training step waits for the device."""
+    c = run.config
+    local_bad = torch.tensor([float(len(run.sums.bad))], dtype=torch.float64, device=pending.device)
+    totals = distributed.all_reduce_tensor(torch.cat([pending, local_bad]), loop.ctx).tolist()
+    pending.zero_()
+    loss_sum, samples, nonfinite, bad = totals
+    if nonfinite:
+        raise TrainingStopped(f"the training loss is not finite at epoch {run.epoch + 1}, between steps "
+                              f"{run.step - run.batch_in_epoch + 1} and {run.step} (lr {lr:.4g}): stopping, "
+                              f"{last_note(Path(c.out))}")
     run.sums.loss_sum += loss_sum
     run.sums.samples += int(samples)
+    run.sums.bad_total = int(bad)
+    loop.report.log(run.batch_in_epoch, run.sums.loss, lr)
+    if bad > c.max_bad_fraction * loop.data.train_size:
+        every = sorted({b for r in distributed.all_gather_objects(run.sums.bad, loop.ctx) for b in r})
+        raise TrainingStopped(f"{int(bad)} unreadable training sample(s), more than --max-bad-fraction "
+                              f"{c.max_bad_fraction:g} of {loop.data.train_size}: stopping, {last_note(Path(c.out))}. "
+                              f"Unreadable:\n  " + "\n  ".join(every))
 
 
-def end_epoch(run: Run, val: Scores, data: Data, ctx, report: Reporter, out: Path, tb, seconds: float) -> None:
-    """After the steps of an epoch: count unreadable samples, log the metrics row, save `last.pt` and, when
-    validation top-1 improved, `best.pt`."""
-    c = run.config
-    bad = run.sums.bad + [f"{b.path} ({b.reason})" for b in val.bad]
-    all_bad = sorted({b for per_rank in distributed.all_gather_objects(bad, ctx) for b in per_rank})
+def end_epoch(run: Run, loop: Loop, seconds: float) -> None:
+    """After the steps of an epoch: save `last.pt` first (nothing after this costs the epoch's training), then
+    validate with rank 0's BatchNorm statistics on every rank, log the metrics row, save `last.pt` and, when
+    validation top-1 improved, `best.pt`. Unreadable validation videos are left out of the metrics, reported,
+    and bounded by their own fraction."""
+    c, ctx, report, out = run.config, loop.ctx, loop.report, Path(run.config.out)
+    distributed.broadcast_buffers(run.model, ctx)
+    save(run, loop, "last.pt")
+    if loop.agreement.settle([loop.stop.requested, False])[0]:
+        raise interrupted(run, loop)
+    val = score(run.model, loop.data.val_loader, len(run.classes), ctx, amp=loop.rt.amp)
+    val_bad = [f"{b.path} ({b.reason})" for b in val.bad]
+    train_bad = sorted({b for r in distributed.all_gather_objects(run.sums.bad, ctx) for b in r}) \
+        if run.sums.bad_total else []
     row = {"epoch": run.epoch + 1, "train_loss": run.sums.loss, "val_loss": val.loss, "val_top1": val.top1,
            "val_top5": val.top5, "lr": run.schedule.lr_at_step(run.step - 1), "seconds": seconds,
-           "bad_samples": len(all_bad)}
-    if all_bad:
-        report.info(f"epoch {run.epoch + 1}: skipped {len(all_bad)} unreadable sample(s): " + "; ".join(all_bad))
-    total = data.train_size + data.val_size
-    if len(all_bad) > c.max_bad_fraction * total:
-        stop_for_bad_samples(all_bad, ctx, c.max_bad_fraction, total, out, gathered=True)
+           "bad_samples": len(train_bad), "val_bad_samples": len(val_bad), "val_videos": val.videos}
+    for what, listed in (("training", train_bad), ("validation", val_bad)):
+        if listed:
+            report.info(f"epoch {run.epoch + 1}: {len(listed)} unreadable {what} sample(s): " + "; ".join(listed))
     run.start_epoch()
     improved = val.top1 > run.best_top1
     run.best_top1 = max(run.best_top1, val.top1)
     if ctx.main:
-        log_metrics(row, out, tb)
+        log_metrics(row, out, loop.tb)
         report.info(f"epoch {row['epoch']}/{c.epochs}: train loss {row['train_loss']:.4f}, val loss "
                     f"{row['val_loss']:.4f}, top-1 {100 * row['val_top1']:.2f}%, top-5 "
                     f"{100 * row['val_top5']:.2f}%, lr {row['lr']:.4g}, {seconds:.1f} s")
-    save(run, ctx, "last.pt")
+    save(run, loop, "last.pt")
     if improved:
-        save(run, ctx, "best.pt", metrics=row)
+        save(run, loop, "best.pt", metrics=row)
     distributed.barrier(ctx)
+    if len(val_bad) > c.max_bad_fraction * loop.data.val_size:
+        raise TrainingStopped(f"{len(val_bad)} of {loop.data.val_size} validation videos are unreadable, more than "
+                              f"--max-bad-fraction {c.max_bad_fraction:g}: stopping after epoch {row['epoch']}, whose "
+                              f"checkpoints and metrics are saved in {out}. Fix or remove them, then --resume "
+                              f"{out / 'last.pt'}. Unreadable:\n  " + "\n  ".join(val_bad))
 
 
-def save(run: Run, ctx, name: str, metrics: dict | None = None) -> None:
+def save(run: Run, loop: Loop, name: str, metrics: dict | None = None) -> None:
     """Rank 0 writes `run` to OUT/`name` (the full state, or the weights and `metrics` for best.pt); a model whose
-    weights are no longer finite stops the run instead."""
-    if not ctx.main:
+    weights are no longer finite stops the run instead (one test over all parameters, one sync)."""
+    loop.saver.saved()
+    if not loop.ctx.main:
         return
     out = Path(run.config.out)
-    if not all(torch.isfinite(p).all() for p in run.model.parameters()):
+    params = [p.detach() for p in run.model.parameters()]
+    if not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
         raise TrainingStopped(f"the weights are no longer finite at step {run.step}: stopping, {last_note(out)}")
     checkpoint.save(run.state_dict() if metrics is None else run.weights(metrics), out / name)
+
+
+def interrupted(run: Run, loop: Loop) -> Interrupted:
+    """The `Interrupted` to raise once `last.pt` holds the run at this exact batch."""
+    signum = loop.stop.signum or signal.SIGTERM
+    last = Path(run.config.out) / "last.pt"
+    return Interrupted(signum, f"stopped by {SIGNALS.get(signum, signum)} at epoch {run.epoch + 1}, batch "
+                               f"{run.batch_in_epoch} of {len(loop.data.train_loader)} (step {run.step}); saved "
+                               f"{last}. Resume with: arc train --resume {last}")
 
 
 # -- helpers of the loop ---------------------------------------------------------------------------------------
@@ -315,12 +426,6 @@ def last_note(out: Path) -> str:
         return f"the last good checkpoint {last} (epoch {s['epoch']}, step {s['step']}) is kept"
     except checkpoint.CheckpointError:
         return f"the last checkpoint is {last}"
-
-
-def stop_for_bad_samples(bad: list, ctx, fraction: float, total: int, out: Path, gathered: bool = False):
-    every = bad if gathered else sorted({b for r in distributed.all_gather_objects(bad, ctx) for b in r})
-    raise TrainingStopped(f"{len(every)} unreadable sample(s), more than --max-bad-fraction {fraction:g} of "
-                          f"{total}: stopping, {last_note(out)}. Unreadable:\n  " + "\n  ".join(every))
 
 
 def log_metrics(row: dict, out: Path, tb) -> None:

@@ -38,12 +38,21 @@ class Reporter:
             self.task = self.bar.add_task("train", total=total, completed=done, epoch=f"{epoch}/{epochs}",
                                           status="")
 
-    def step(self, batch: int, loss: float, lr: float) -> None:
+    def log_point(self, batch: int) -> bool:
+        """Whether batch `batch` of the epoch is one where the loss is read back and shown (every `log_every`
+        batches, about five per epoch by default, and the last): the only places a step waits for the device."""
+        return batch % self.every == 0 or batch == self.total
+
+    def advance(self, batch: int) -> None:
+        if self.ctx.main and self.bar:
+            self.bar.update(self.task, completed=batch)
+
+    def log(self, batch: int, loss: float, lr: float) -> None:
         if not self.ctx.main:
             return
         if self.bar:
             self.bar.update(self.task, completed=batch, status=f"loss {loss:.4f} lr {lr:.3g}")
-        elif batch % self.every == 0 or batch == self.total:
+        else:
             print(f"epoch {self.epoch}/{self.epochs} step {batch}/{self.total} loss {loss:.4f} lr {lr:.4g}",
                   flush=True)
 

@@ -17,9 +17,10 @@ from arc.training.schedule import Schedule
 class EpochSums:
     """Running sums of the epoch in progress (kept in the checkpoint so that a resumed epoch reports the same loss)."""
 
-    loss_sum: float = 0.0
-    samples: int = 0
-    bad: list[str] = field(default_factory=list)   # "path (reason)" of unreadable training samples
+    loss_sum: float = 0.0            # over all ranks
+    samples: int = 0                 # over all ranks
+    bad: list[str] = field(default_factory=list)   # "path (reason)" of this rank's unreadable training samples
+    bad_total: int = 0               # unreadable training samples over all ranks (at the last logging point)
 
     @property
     def loss(self) -> float:

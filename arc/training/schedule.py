@@ -31,8 +31,7 @@ def cosine_lr(epoch: float, base_lr: float, epochs: float, warmup_epochs: float 
 class Schedule:
     """The lr of a run as a function of the global step; `apply(optimizer, step)` sets it on every param group.
 
-    Its `state_dict()` is a plain dict (for `weights_only` checkpoints) that records the schedule and the last step,
-    so a resumed run can check it continues the same schedule."""
+    Its `state_dict()` is a plain dict (for `weights_only` checkpoints) that records the schedule and the last step."""
 
     def __init__(self, kind: str, base_lr: float, epochs: int, steps_per_epoch: int, *, milestones=(),
                  gamma: float = 0.1, warmup_epochs: float = 0.0):
@@ -67,13 +66,13 @@ class Schedule:
                 "gamma": self.gamma, "warmup_epochs": self.warmup_epochs, "last_step": self.last_step}
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore the step; refuse a checkpoint whose steps per epoch differ (the data or batch size changed)."""
+        """Continue at the saved step; refuse a checkpoint whose steps per epoch differ (the data or batch size
+        changed). The schedule itself comes from the run's configuration — so a resumed run given more epochs
+        follows the schedule over the new length."""
         if int(state["steps_per_epoch"]) != self.steps_per_epoch:
             raise ValueError(f"the checkpoint was made with {state['steps_per_epoch']} steps per epoch, this run "
                              f"has {self.steps_per_epoch}: resume with the same data, batch size and processes")
-        self.kind, self.base_lr, self.epochs = state["kind"], float(state["base_lr"]), int(state["epochs"])
-        self.milestones, self.gamma = tuple(state["milestones"]), float(state["gamma"])
-        self.warmup_epochs, self.last_step = float(state["warmup_epochs"]), int(state["last_step"])
+        self.last_step = int(state["last_step"])
 
     def __repr__(self) -> str:
         if self.kind == "multistep":
