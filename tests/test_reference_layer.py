@@ -119,7 +119,7 @@ def test_numba_backend_equals_numpy_backend(shape, seed, pool, aru_act):
         for name in reference.BACKENDS:
             reference.set_backend(name)
             y, cache = forward(x, params, shape, pool, aru_act)
-            results[name] = (y, *reference.arc_backward(dy, cache), cache["stats"])
+            results[name] = (y, *reference.arc_backward(dy, cache), reference.cache_stats(cache))
     finally:
         reference.set_backend(previous)
     (y0, dx0, g0, s0), (y1, dx1, g1, s1) = results["numpy"], results["numba"]
@@ -164,7 +164,7 @@ def test_multiply_adds_equal_eq8(shape, seed, pool):
     C, K, H, W, T, n = shape.Cout, shape.K, shape.H, shape.W, shape.T, shape.n
     rng = np.random.default_rng(seed)
     _, cache = forward(rng.standard_normal(shape.input_shape), canonical_params(shape, rng), shape, pool)
-    macs = cache["stats"]["macs"]
+    macs = reference.cache_stats(cache).macs
     assert macs["conv"] == K * K * C * C * H * W * T
     if n == 1:
         assert macs["embed"] == macs["fuse"] == macs["attend"] == 0
@@ -181,7 +181,7 @@ def test_parameter_count_equals_corrected_eq9(C, n, K):
     shape = square(shape_of(n, 1, False, c=C // n, K=K, padding=K // 2))
     rng = np.random.default_rng(0)
     _, cache = forward(rng.standard_normal(shape.input_shape), canonical_params(shape, rng), shape)
-    counted = sum(cache["stats"]["params"].values())
+    counted = sum(reference.cache_stats(cache).params.values())
     if n == 1:
         assert counted == K * K * C * C
         return
@@ -217,8 +217,8 @@ def count_cache_arrays(cache, params) -> int:
     seen, total, todo = set(), 0, [cache]
     while todo:
         item = todo.pop()
-        if isinstance(item, dict):
-            todo.extend(v for k, v in item.items() if k != "params")
+        if dataclasses.is_dataclass(item):
+            todo.extend(getattr(item, f.name) for f in dataclasses.fields(item) if f.name != "params")
         elif isinstance(item, list | tuple):
             todo.extend(item)
         elif isinstance(item, np.ndarray) and id(item) not in seen:
@@ -233,7 +233,7 @@ def test_kept_elements_are_what_the_cache_holds_and_follow_the_derived_count(sha
     rng = np.random.default_rng(seed)
     params = canonical_params(shape, rng)
     _, cache = forward(rng.standard_normal(shape.input_shape), params, shape, pool)
-    kept = cache["stats"]["kept"]
+    kept = reference.cache_stats(cache).kept
     assert kept == kept_formula(shape, pool)
     assert sum(kept.values()) == count_cache_arrays(cache, params)
 
@@ -247,7 +247,7 @@ def test_kept_elements_exceed_eq10_by_the_documented_terms(C, n, H, T, pool):
     shape = dataclasses.replace(shape_of(n, 1, True, H=H, W=H, c=C // n, Cin=C), N=1, T=T)
     rng = np.random.default_rng(1)
     _, cache = forward(rng.standard_normal(shape.input_shape), canonical_params(shape, rng), shape, pool)
-    kept = sum(cache["stats"]["kept"].values())
+    kept = sum(reference.cache_stats(cache).kept.values())
     HW = H * H
     eq10 = 2 * C * HW * T + (n - 1) * C * HW * T + C * HW + C * T
     pooled = (n - 1) * (C // n) * (HW + T) * (2 if pool == "max" else 1)
