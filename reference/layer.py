@@ -39,6 +39,7 @@ from reference.ops import (
     conv2d_forward,
     conv2d_macs,
     leaky_relu_forward,
+    nearest_index,
     pool_space_backward,
     pool_space_forward,
     pool_time_backward,
@@ -55,15 +56,18 @@ ARU_NAMES = ("embed", "fuse", "attend")
 
 
 def pool_space_commutes(pool: str, out_size: tuple[int, int], size: tuple[int, int]) -> bool:
-    """Whether `PoolS(U(y)) = PoolS(y)` exactly, so `U(y)` need not be formed (SPEC §1, efficient rule).
+    """Whether `PoolS(U(y)) = PoolS(y)` exactly for `U` from `out_size` to `size`, so `U(y)` need not be formed.
 
-    Max: when `U` copies every pixel at least once (`H' ≤ H`, `W' ≤ W`). Mean: when every pixel is copied
-    equally often (`H` a multiple of `H'` and `W` of `W'`). Otherwise PoolS is taken over `U(y)` as defined.
+    Max: when `U` copies every pixel at least once — `H' ≤ H` and `W' ≤ W`. Mean: when it copies every pixel
+    equally often — for sizes up to 81, `H` a multiple of `H'` and `W` of `W'`; beyond, not always (PyTorch's
+    float32 index rule copies the 2 rows of 2 → 82 42 and 40 times). Both are read off the copy counts of
+    `nearest_index`, so they hold for every size. Otherwise PoolS is taken over `U(y)` as defined
+    (docs/reference.md, "The layer: forward").
     """
-    (Ho, Wo), (H, W) = out_size, size
+    counts = [np.bincount(nearest_index(src, dst), minlength=src) for src, dst in zip(out_size, size, strict=True)]
     if pool == "max":
-        return Ho <= H and Wo <= W
-    return H % Ho == 0 and W % Wo == 0
+        return all(count.min() > 0 for count in counts)
+    return all(count.min() == count.max() for count in counts)
 
 
 @dataclass

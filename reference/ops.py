@@ -188,14 +188,29 @@ def broadcast_sum_backward(dout, cache, ds, dp) -> None:
     dp += dout.reshape(B // T, T, C, H, W).sum(axis=1)
 
 
+def nearest_index(in_len: int, out_len: int) -> np.ndarray:
+    """The source index of each of the `out_len` outputs of `U` along one axis: PyTorch's `mode="nearest"` rule,
+
+        index[h] = min(⌊float32(h) ⊗ s⌋, in_len − 1),   s = float32(in_len) ⊘ float32(out_len)
+
+    where `⊗`, `⊘` are single-precision (float32) multiply and divide, each rounded to nearest — ATen's
+    `compute_scales_value<float>` and `nearest_neighbor_compute_source_index`. It is the exact `⌊h·in/out⌋` except
+    where `h·in/out` is a whole number and the rounded product falls just below it: 30 → 58 reads row 14 at
+    `h = 29`, not 15 (32 of the 6,400 size pairs up to 80). The identity when `in_len == out_len`.
+    """
+    scale = np.float32(in_len) / np.float32(out_len)
+    product = np.arange(out_len, dtype=np.float32) * scale
+    return np.minimum(np.floor(product).astype(np.int64), in_len - 1)
+
+
 def resize_nearest_forward(y, size: tuple[int, int]):
-    """`U`: `out[…, h, w] = y[…, ⌊h·H'/H⌋, ⌊w·W'/W⌋]` from `(H', W')` to `size = (H, W)`; the identity at equal size."""
+    """`U`: `out[…, h, w] = y[…, rows[h], cols[w]]` from `(H', W')` to `size = (H, W)`, with `rows =
+    nearest_index(H', H)`, `cols = nearest_index(W', W)` (PyTorch's float32 rule); the identity at equal size."""
     Hs, Ws = y.shape[-2:]
     H, W = size
     if (Hs, Ws) == (H, W):
         return y, None
-    rows = np.arange(H) * Hs // H
-    cols = np.arange(W) * Ws // W
+    rows, cols = nearest_index(Hs, H), nearest_index(Ws, W)
     return y[:, :, rows[:, None], cols[None, :]], ResizeCache(rows, cols)
 
 

@@ -149,6 +149,19 @@ def test_float32_follows_float64(backend):
         assert_close(g32[name], g64[name], 1e-4)
 
 
+def test_pool_space_commutes_follows_the_closed_forms_up_to_81():
+    """`PoolS(U(y)) = PoolS(y)` — max: `H' ≤ H` (every pixel copied); mean: `H` a multiple of `H'` (equal copy
+    counts), for every size up to 81. Beyond, PyTorch's float32 index copies unevenly: 2 → 82 reads row 0 42 times
+    and row 1 40 times, so the mean must be taken over `U(y)`."""
+    for src in range(1, 82):
+        for dst in range(1, 82):
+            assert reference.pool_space_commutes("max", (src, 1), (dst, 1)) == (src <= dst), (src, dst)
+            assert reference.pool_space_commutes("mean", (1, src), (1, dst)) == (dst % src == 0), (src, dst)
+    assert np.bincount(ops.nearest_index(2, 82)).tolist() == [42, 40]
+    assert not reference.pool_space_commutes("mean", (2, 2), (82, 82))
+    assert reference.pool_space_commutes("max", (2, 2), (82, 82))
+
+
 # -- counts (SPEC §2) -----------------------------------------------------------------------------------------
 
 
