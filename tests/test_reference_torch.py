@@ -1,6 +1,6 @@
 """The NumPy/Numba reference against the PyTorch layer `arc.ARCConv2d` given the same canonical parameters:
 the output, every gradient (torch autograd) and the multiply-add count (as `arc.overhead` measures it), float64;
-the resize `U` against `F.interpolate`."""
+the resize `U` against `F.interpolate`; the max-pool tie rule against torch's `amax`."""
 
 from __future__ import annotations
 
@@ -37,12 +37,8 @@ def assert_close(actual, expected, what):
     np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=RTOL * scale, err_msg=what)
 
 
-def compare(shape: LayerShape, seed: int, pool: str, aru_act: str, backend: str) -> None:
-    rng = np.random.default_rng(seed)
-    params = canonical_params(shape, rng)
-    x = rng.standard_normal(shape.input_shape)
-    dy = rng.standard_normal(shape.output_shape)
-
+def run_both(shape: LayerShape, params: dict, x, dy, pool: str, aru_act: str, backend: str):
+    """`(y, dx, grads)` of the reference and of the PyTorch layer on the same input and output gradient."""
     previous = reference.get_backend()
     reference.set_backend(backend)
     try:
@@ -56,10 +52,20 @@ def compare(shape: LayerShape, seed: int, pool: str, aru_act: str, backend: str)
     xt = torch.from_numpy(x).requires_grad_(True)
     yt = layer(xt)
     yt.backward(torch.from_numpy(dy))
-    assert_close(y, yt.detach().numpy(), "forward")
-    assert_close(dx, xt.grad.numpy(), "d input")
-    for name, value in layer.named_parameters():
-        assert_close(grads[name], value.grad.numpy(), f"d {name}")
+    torch_grads = {name: value.grad.numpy() for name, value in layer.named_parameters()}
+    return (y, dx, grads), (yt.detach().numpy(), xt.grad.numpy(), torch_grads)
+
+
+def compare(shape: LayerShape, seed: int, pool: str, aru_act: str, backend: str) -> None:
+    rng = np.random.default_rng(seed)
+    params = canonical_params(shape, rng)
+    x = rng.standard_normal(shape.input_shape)
+    dy = rng.standard_normal(shape.output_shape)
+    (y, dx, grads), (yt, dxt, grads_t) = run_both(shape, params, x, dy, pool, aru_act, backend)
+    assert_close(y, yt, "forward")
+    assert_close(dx, dxt, "d input")
+    for name, value in grads_t.items():
+        assert_close(grads[name], value, f"d {name}")
 
 
 @pytest.mark.parametrize("backend", reference.BACKENDS)
@@ -175,3 +181,27 @@ def test_torch_layer_mean_pool_space_weights_each_pixel_by_its_copies_in_its_own
     y = torch.randn(2, 3, src, src, dtype=dtype, generator=torch.Generator().manual_seed(0))
     want = F.interpolate(y, size=(dst, dst), mode="nearest").mean(dim=(2, 3), keepdim=True)
     torch.testing.assert_close(layer_module.pool_space(y, "mean", (dst, dst)), want)
+
+
+# -- max-pool ties ----------------------------------------------------------------------------------------------
+
+
+def test_max_pool_ties_move_only_the_input_gradient_within_each_tie_group():
+    """A clip of identical frames ties every `PoolT` max. The reference sends the gradient to the first tied frame,
+    torch's `amax` splits it evenly: both are subgradients. The outputs and every parameter gradient agree (each
+    frame's backward is the same linear map, so only the sum over frames reaches the weights); `dx` differs, but
+    only by a redistribution within each tie group — its sum over the frames of a clip at each position agrees."""
+    shape = LayerShape(N=2, T=3, Cin=3, n=3, c=2, H=5, W=5, K=3, stride=1, padding=1, dilation=1, bias=True)
+    rng = np.random.default_rng(0)
+    params = canonical_params(shape, rng)
+    frame = rng.standard_normal((shape.N, 1, shape.Cin, shape.H, shape.W))
+    x = np.repeat(frame, shape.T, axis=1).reshape(shape.input_shape)
+    dy = rng.standard_normal(shape.output_shape)
+    (y, dx, grads), (yt, dxt, grads_t) = run_both(shape, params, x, dy, "max", "relu", "numpy")
+
+    assert_close(y, yt, "forward")
+    for name, value in grads_t.items():
+        assert_close(grads[name], value, f"d {name}")
+    assert not np.allclose(dx, dxt, rtol=1e-3, atol=1e-3)  # the two tie rules do differ
+    per_clip = (shape.N, shape.T, shape.Cin, shape.H, shape.W)
+    assert_close(dx.reshape(per_clip).sum(axis=1), dxt.reshape(per_clip).sum(axis=1), "d input summed over ties")
