@@ -1,4 +1,5 @@
-"""The NumPy/Numba reference of the ARC layer (SPEC §1): every equation as code, forward and hand-written backward.
+"""The NumPy/Numba reference of the ARC layer (docs/layer.md): every equation as code, forward and hand-written
+backward.
 
     import reference
     reference.set_backend("numba")                # or "numpy": the readable twins of the hot loops

@@ -1,4 +1,4 @@
-"""The conv-only ARC layer (SPEC §1, paper Eqs. 5–7), forward and hand-written backward, as a sequence of ops.
+"""The conv-only ARC layer (docs/layer.md, paper Eqs. 5–7), forward and hand-written backward, as a sequence of ops.
 
 Forward, part `i = 1…n` (0-based `i` in the code), `c = Cout / n`:
 

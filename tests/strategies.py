@@ -2,8 +2,8 @@
 
 `layer_shapes()` draws the shape of one ARC conv layer in the TSM layout (input `[N·T, Cin, H, W]`,
 `Cout = n·c`) such that the convolution's output is at least 1×1; `canonical_params()` fills the canonical
-parameter set (SPEC §1) with random NumPy values, so any test can hand the same numbers to the NumPy reference
-and to `arc.ARCConv2d`.
+parameter set (docs/layer.md, "Parameters and initialisation") with random NumPy values, so any test can hand the
+same numbers to the NumPy reference and to `arc.ARCConv2d`.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def layer_shapes(
 
 
 def canonical_params(shape: LayerShape, rng: np.random.Generator, dtype=np.float64, aru_scale: float = 0.5) -> dict:
-    """Random parameters in the canonical layout (SPEC §1): `weight`, `bias` (only when `shape.bias`) and, for
+    """Random parameters in the canonical layout (docs/layer.md): `weight`, `bias` (only when `shape.bias`) and, for
     `n > 1`, `embed`, `fuse`, `attend` drawn from `N(0, aru_scale²)` (0 gives the zero ARU initialisation)."""
     Cin, c, n = shape.Cin, shape.c, shape.n
     params = {"weight": rng.standard_normal((shape.Cout, Cin, shape.K, shape.K)) / np.sqrt(Cin * shape.K**2)}

@@ -1,5 +1,6 @@
 """The reference ARC layer as a whole: gradients against finite differences, zero-init equivalence, the two
-backends against each other, float32, and its own counts against the paper's Eqs. 8–10 (SPEC §2)."""
+backends against each other, float32, and its counts (`reference.cache_stats`) against the paper's Eqs. 8–10
+(docs/overhead.md, docs/reference.md)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from reference import ops
 @pytest.fixture(scope="module", autouse=True)
 def numpy_by_default():
     """The NumPy backend unless a test picks one: many tiny calls, where Numba's thread pool only adds latency.
-    `test_numba_backend_equals_numpy_backend` holds the Numba backend to it."""
+    `test_numba_backend_equals_numpy_backend_in_outputs_gradients_and_counts` holds the Numba backend to it."""
     previous = reference.get_backend()
     reference.set_backend("numpy")
     yield
@@ -54,7 +55,7 @@ FD_CASES = [
 
 
 @pytest.mark.parametrize(("n", "stride", "bias", "pool", "act", "sizes"), FD_CASES)
-def test_arc_gradients_match_finite_differences(n, stride, bias, pool, act, sizes):
+def test_every_gradient_matches_central_finite_differences(n, stride, bias, pool, act, sizes):
     """Every gradient, in two random directions each: `⟨grad, v⟩ = d/dε ⟨dy, f(θ + εv)⟩` (central, float64)."""
     shape = shape_of(n, stride, bias, **sizes)
     rng = np.random.default_rng(n + 10 * stride + 100 * bias + len(FD_CASES) * len(sizes))
@@ -108,7 +109,7 @@ def test_zero_init_parts_after_the_first_see_sigma_sigma_of_signed_input(shape, 
 
 
 @given(shape=layer_shapes(), seed=seeds, pool=pools, aru_act=aru_acts)
-def test_numba_backend_equals_numpy_backend(shape, seed, pool, aru_act):
+def test_numba_backend_equals_numpy_backend_in_outputs_gradients_and_counts(shape, seed, pool, aru_act):
     rng = np.random.default_rng(seed)
     params = canonical_params(shape, rng)
     x = rng.standard_normal(shape.input_shape)
@@ -130,7 +131,7 @@ def test_numba_backend_equals_numpy_backend(shape, seed, pool, aru_act):
     assert s0 == s1
 
 
-def test_float32_follows_float64(backend):
+def test_float32_stays_float32_and_matches_float64_to_1e_4(backend):
     shape = shape_of(4, 2, True, H=7, W=6)
     rng = np.random.default_rng(7)
     params = canonical_params(shape, rng)
@@ -162,7 +163,7 @@ def test_pool_space_commutes_follows_the_closed_forms_up_to_81():
     assert reference.pool_space_commutes("max", (2, 2), (82, 82))
 
 
-# -- counts (SPEC §2) -----------------------------------------------------------------------------------------
+# -- counts (docs/overhead.md) -------------------------------------------------------------------------------
 
 
 def square(shape: LayerShape) -> LayerShape:
@@ -279,7 +280,7 @@ def test_kept_elements_exceed_eq10_by_the_documented_terms(C, n, H, T, pool):
     (lambda x, p: (x, {**p, "weight": p["weight"][:, :2]}), "groups=1"),
     (lambda x, p: (x, {**p, "gain": p["embed"]}), "unexpected parameter 'gain'"),
 ])
-def test_bad_input_raises_a_clear_error(change, message):
+def test_bad_input_raises_value_error_naming_the_problem(change, message):
     shape = shape_of(3, 1, True)
     rng = np.random.default_rng(0)
     x, params = change(rng.standard_normal(shape.input_shape), canonical_params(shape, rng))
@@ -287,7 +288,7 @@ def test_bad_input_raises_a_clear_error(change, message):
         forward(x, params, shape)
 
 
-def test_bad_settings_raise_a_clear_error():
+def test_bad_settings_raise_value_error_naming_the_setting():
     shape = shape_of(2, 1, True)
     rng = np.random.default_rng(0)
     x, params = rng.standard_normal(shape.input_shape), canonical_params(shape, rng)

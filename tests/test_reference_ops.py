@@ -232,7 +232,7 @@ def test_resize_nearest_backward_is_the_adjoint(src, dst, seed):
     assert np.sum(out * g) == pytest.approx(np.sum(y * back), rel=1e-12, abs=1e-12)
 
 
-def test_ops_keep_float32(backend):
+def test_ops_keep_float32_and_match_float64(backend):
     rng = np.random.default_rng(6)
     x = rng.standard_normal((2, 3, 5, 5)).astype(np.float32)
     w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
