@@ -1,4 +1,4 @@
-"""The conv-only ARC layer (SPEC §1, paper Eqs. 5–7), forward and hand-written backward, as a sequence of ops.
+"""The conv-only ARC layer (docs/layer.md, paper Eqs. 5–7), forward and hand-written backward, as a sequence of ops.
 
 Forward, part `i = 1…n` (0-based `i` in the code), `c = Cout / n`:
 
@@ -13,20 +13,33 @@ Forward, part `i = 1…n` (0-based `i` in the code), `c = Cout / n`:
 The three sums over `j < i` are running sums (`fused`, `attend_space`, `attend_time`): step `i` adds part
 `i − 1`'s term. The backward walks the parts in reverse; the gradient of a running sum flows unchanged to every
 earlier step, and at step `i` it is handed to part `i − 1` through that part's term.
+
+The forward keeps what the backward needs in a `LayerCache` (one `StepCache` per part); `cache_stats(cache)`
+counts, from the finished cache, the multiply-adds that ran and the elements kept (docs/reference.md).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from reference.ops import (
+    ConvCache,
+    PoolSpaceCache,
+    PoolTimeCache,
+    ResizeCache,
+    SigmaCache,
     broadcast_sum_backward,
     broadcast_sum_forward,
     channel_map_backward,
     channel_map_forward,
     conv2d_backward,
     conv2d_forward,
+    conv2d_macs,
     leaky_relu_forward,
+    nearest_index,
     pool_space_backward,
     pool_space_forward,
     pool_time_backward,
@@ -43,15 +56,69 @@ ARU_NAMES = ("embed", "fuse", "attend")
 
 
 def pool_space_commutes(pool: str, out_size: tuple[int, int], size: tuple[int, int]) -> bool:
-    """Whether `PoolS(U(y)) = PoolS(y)` exactly, so `U(y)` need not be formed (SPEC §1, efficient rule).
+    """Whether `PoolS(U(y)) = PoolS(y)` exactly for `U` from `out_size` to `size`, so `U(y)` need not be formed.
 
-    Max: when `U` copies every pixel at least once (`H' ≤ H`, `W' ≤ W`). Mean: when every pixel is copied
-    equally often (`H` a multiple of `H'` and `W` of `W'`). Otherwise PoolS is taken over `U(y)` as defined.
+    Max: when `U` copies every pixel at least once — `H' ≤ H` and `W' ≤ W`. Mean: when it copies every pixel
+    equally often — for sizes up to 81, `H` a multiple of `H'` and `W` of `W'`; beyond, not always (PyTorch's
+    float32 index rule copies the 2 rows of 2 → 82 42 and 40 times). Both are read off the copy counts of
+    `nearest_index`, so they hold for every size. Otherwise PoolS is taken over `U(y)` as defined
+    (docs/reference.md, "The layer: forward").
     """
-    (Ho, Wo), (H, W) = out_size, size
+    counts = [np.bincount(nearest_index(src, dst), minlength=src) for src, dst in zip(out_size, size, strict=True)]
     if pool == "max":
-        return Ho <= H and Wo <= W
-    return H % Ho == 0 and W % Wo == 0
+        return all(count.min() > 0 for count in counts)
+    return all(count.min() == count.max() for count in counts)
+
+
+@dataclass
+class StepCache:
+    """What the backward of one part needs, as the op caches of `reference.ops` named after the term they computed.
+
+    Part 1 has `conv` only (`Z_1 = X0`). For part `i ≥ 2`, `j = i − 1` is the part whose terms enter the
+    running sums at this step.
+    """
+
+    conv: ConvCache | None = None  # Y_i = conv(Z_i; w_i, b_i)
+    fuse: ConvCache | None = None  # Wf_j ⋆ Y_j; its input is the part Y_j
+    resize_fused: ResizeCache | None = None  # F_i = U(fused); None at equal size
+    resize_part: ResizeCache | None = None  # U(Y_j) for PoolS; None when PoolS(U(Y_j)) = PoolS(Y_j)
+    pool_space: PoolSpaceCache | None = None  # PoolS(U(Y_j))
+    pool_time: PoolTimeCache | None = None  # PoolT(Y_j)
+    attend_space: ConvCache | None = None  # Wa_j ⋆ PoolS(U(Y_j))
+    attend_time: ConvCache | None = None  # Wa_j ⋆ PoolT(Y_j)
+    attend_space_sum: np.ndarray | None = None  # Σ_{k≤j} Wa_k ⋆ PoolS(U(Y_k)), [N·T, Cin, 1, 1]
+    attend_time_sum: np.ndarray | None = None  # Σ_{k≤j} Wa_k ⋆ PoolT(Y_k), [N, Cin, H', W']
+    state: SigmaCache | None = None  # Z_i = σ(σ(E + A_i) + F_i): the outer σ, whose output is Z_i
+
+
+@dataclass
+class LayerCache:
+    """Everything `arc_backward` needs from `arc_forward`: the input, the settings and one `StepCache` per part."""
+
+    x: np.ndarray  # X0, [N·T, Cin, H, W]
+    params: dict  # the parameters given, by canonical name
+    n: int
+    T: int
+    pool: str
+    sigma: Callable  # σ's forward op: relu_forward or leaky_relu_forward
+    embed: ConvCache | None = None  # We ⋆ X0 (n > 1)
+    E: np.ndarray | None = None  # X0 + We ⋆ X0 (n > 1)
+    steps: list[StepCache] = field(default_factory=list)
+    out_shape: tuple[int, ...] = ()  # Y's shape, [N·T, Cout, H', W']
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    """What one forward ran and kept, counted by `cache_stats` (docs/reference.md, "Counting from the cache").
+
+    `macs`: multiply-adds per term (`conv`, `embed`, `fuse`, `attend`). `kept`: the elements the cache holds for
+    the backward, by kind (`input`, `embedded`, `states`, `attention`, `parts`, `pooled`, `indices`; parameters
+    excluded). `params`: the elements of each parameter used.
+    """
+
+    macs: dict[str, int]
+    kept: dict[str, int]
+    params: dict[str, int]
 
 
 def _check(x, params, n, T, stride, padding, dilation, pool, aru_act) -> None:
@@ -105,96 +172,102 @@ def _check(x, params, n, T, stride, padding, dilation, pool, aru_act) -> None:
 
 
 def arc_forward(x, params, n, T, stride=1, padding=1, dilation=1, pool="max", aru_act="relu"):
-    """ARC layer forward: `x [N·T, Cin, H, W]` → `(y [N·T, Cout, H', W'], cache)`.
+    """ARC layer forward: `x [N·T, Cin, H, W]` → `(y [N·T, Cout, H', W'], cache)`, `cache` a `LayerCache`.
 
     `params`: `weight [Cout, Cin, K, K]`, `bias [Cout]` (absent or None for none), and for `n > 1`
-    `embed [Cin, Cin]`, `fuse [n-1, Cin, c]`, `attend [n-1, Cin, c]`. `cache["stats"]` counts what ran:
-    `macs` (multiply-adds per term: conv, embed, fuse, attend), `kept` (elements held for the backward, by
-    kind) and `params` (elements of each parameter used).
+    `embed [Cin, Cin]`, `fuse [n-1, Cin, c]`, `attend [n-1, Cin, c]`. `cache_stats(cache)` counts what ran.
     """
     _check(x, params, n, T, stride, padding, dilation, pool, aru_act)
     weight, bias = params["weight"], params.get("bias")
-    B, Cin, H, W = x.shape
+    H, W = x.shape[2:]
     c = weight.shape[0] // n
     sigma = relu_forward if aru_act == "relu" else leaky_relu_forward
-    macs = {"conv": 0, "embed": 0, "fuse": 0, "attend": 0}
-    kept = {"input": x.size, "embedded": 0, "states": 0, "attention": 0, "parts": 0, "pooled": 0, "indices": 0}
-    cache = {"x": x, "n": n, "T": T, "pool": pool, "sigma": sigma, "params": params, "steps": []}
+    cache = LayerCache(x=x, params=params, n=n, T=T, pool=pool, sigma=sigma)
 
     if n > 1:
         # E = X0 + We ⋆ X0 (Eq. 5), computed once; kept to recompute σ'(E + A_i) in the backward
-        We_x, cache["embed"] = channel_map_forward(params["embed"], x)
-        E = x + We_x
-        macs["embed"] += We_x.size * Cin
-        cache["E"] = E
-        kept["embedded"] += E.size
+        We_x, cache.embed = channel_map_forward(params["embed"], x)
+        E = cache.E = x + We_x
 
     ys = []
-    z = x
+    z = x  # Z_1 = X0
     fused = attend_space = attend_time = 0  # the running sums over j < i of Eqs. 6 and 7
     for i in range(n):
-        step = {}
+        step = StepCache()
         if i > 0:
-            j, y_prev = i - 1, ys[i - 1]
-            Ho, Wo = y_prev.shape[2:]
+            j, y_j = i - 1, ys[i - 1]
 
             # Eq. 6, fusion: F_i = U(Σ_{j<i} Wf_j ⋆ Y_j)
-            term, step["fuse"] = channel_map_forward(params["fuse"][j], y_prev)
+            term, step.fuse = channel_map_forward(params["fuse"][j], y_j)
             fused = fused + term
-            F, step["U_fuse"] = resize_nearest_forward(fused, (H, W))
-            macs["fuse"] += term.size * c
-            kept["parts"] += y_prev.size
+            F, step.resize_fused = resize_nearest_forward(fused, (H, W))
 
             # Eq. 7, backward attention: A_i = Σ_{j<i} Wa_j ⋆ PoolS(U(Y_j)) ⊕ U(Σ_{j<i} Wa_j ⋆ PoolT(Y_j))
-            if pool_space_commutes(pool, (Ho, Wo), (H, W)):
-                s, step["pool_space"] = pool_space_forward(y_prev, pool)
-                step["U_pool_space"] = None
+            if pool_space_commutes(pool, y_j.shape[2:], (H, W)):
+                s, step.pool_space = pool_space_forward(y_j, pool)
             else:
-                y_up, step["U_pool_space"] = resize_nearest_forward(y_prev, (H, W))
-                s, step["pool_space"] = pool_space_forward(y_up, pool)
-            t, step["pool_time"] = pool_time_forward(y_prev, T, pool)
-            term_s, step["attend_space"] = channel_map_forward(params["attend"][j], s)
-            term_t, step["attend_time"] = channel_map_forward(params["attend"][j], t)
-            attend_space = attend_space + term_s
-            attend_time = attend_time + term_t
+                y_up, step.resize_part = resize_nearest_forward(y_j, (H, W))
+                s, step.pool_space = pool_space_forward(y_up, pool)
+            t, step.pool_time = pool_time_forward(y_j, T, pool)
+            term_s, step.attend_space = channel_map_forward(params["attend"][j], s)
+            term_t, step.attend_time = channel_map_forward(params["attend"][j], t)
+            attend_space = step.attend_space_sum = attend_space + term_s
+            attend_time = step.attend_time_sum = attend_time + term_t
             A, _ = broadcast_sum_forward(attend_space, resize_nearest_forward(attend_time, (H, W))[0], T)
-            macs["attend"] += (term_s.size + term_t.size) * c
-            step["attend_sums"] = (attend_space, attend_time)
-            kept["attention"] += attend_space.size + attend_time.size
-            kept["pooled"] += s.size + t.size
-            if pool == "max":
-                kept["indices"] += step["pool_space"][2].size + step["pool_time"][2].size
 
             # Eq. 5: Z_i = σ(σ(E + A_i) + F_i)
             G, _ = sigma(E + A)
-            z, step["sigma_out"] = sigma(G + F)
-            kept["states"] += z.size
-            for name in ("U_fuse", "U_pool_space"):
-                if step[name] is not None:
-                    kept["indices"] += sum(index.size for index in step[name])
+            z, step.state = sigma(G + F)
 
         # Y_i = f_i(Z_i): the i-th slice of the conv
         part = slice(i * c, (i + 1) * c)
         b = None if bias is None else bias[part]
-        y, step["conv"] = conv2d_forward(z, weight[part], b, stride, padding, dilation)
-        macs["conv"] += y.size * weight[0].size
+        y, step.conv = conv2d_forward(z, weight[part], b, stride, padding, dilation)
         ys.append(y)
-        cache["steps"].append(step)
+        cache.steps.append(step)
 
     y = np.concatenate(ys, axis=1)
-    cache["out_shape"] = y.shape
-    used = {name: value.size for name, value in params.items() if value is not None}
-    cache["stats"] = {"macs": macs, "kept": kept, "params": used}
+    cache.out_shape = y.shape
     return y, cache
 
 
-def arc_backward(dy, cache):
+def cache_stats(cache: LayerCache) -> CacheStats:
+    """Count, from a finished forward's cache, the multiply-adds of each term, the elements kept for the backward
+    by kind, and the elements of each parameter used (docs/reference.md, "Counting from the cache")."""
+    aru = cache.steps[1:]  # parts 2..n: the steps that ran Eqs. 5–7
+
+    def sizes(*arrays) -> int:
+        return sum(a.size for a in arrays if a is not None)
+
+    macs = {
+        "conv": sum(conv2d_macs(step.conv) for step in cache.steps),
+        "embed": 0 if cache.embed is None else conv2d_macs(cache.embed),
+        "fuse": sum(conv2d_macs(step.fuse) for step in aru),
+        "attend": sum(conv2d_macs(step.attend_space) + conv2d_macs(step.attend_time) for step in aru),
+    }
+    kept = {
+        "input": cache.x.size,
+        "embedded": sizes(cache.E),
+        "states": sum(step.state.y.size for step in aru),
+        "attention": sum(sizes(step.attend_space_sum, step.attend_time_sum) for step in aru),
+        "parts": sum(step.fuse.x.size for step in aru),
+        "pooled": sum(sizes(step.attend_space.x, step.attend_time.x) for step in aru),
+        "indices": sum(
+            sizes(step.pool_space.index, step.pool_time.index, *(step.resize_fused or ()), *(step.resize_part or ()))
+            for step in aru
+        ),
+    }
+    used = {name: value.size for name, value in cache.params.items() if value is not None}
+    return CacheStats(macs=macs, kept=kept, params=used)
+
+
+def arc_backward(dy, cache: LayerCache):
     """ARC layer backward: `dy [N·T, Cout, H', W']` → `(dx, grads)`, `grads` keyed like the params given."""
-    x, n, T, params, sigma = cache["x"], cache["n"], cache["T"], cache["params"], cache["sigma"]
+    x, n, T, params, sigma = cache.x, cache.n, cache.T, cache.params, cache.sigma
     B, Cin, H, W = x.shape
     c = params["weight"].shape[0] // n
-    if dy.shape != cache["out_shape"] or dy.dtype != x.dtype:
-        raise ValueError(f"arc_backward: dy must be {x.dtype} {cache['out_shape']}, got {dy.dtype} {dy.shape}")
+    if dy.shape != cache.out_shape or dy.dtype != x.dtype:
+        raise ValueError(f"arc_backward: dy must be {x.dtype} {cache.out_shape}, got {dy.dtype} {dy.shape}")
     grads = {name: np.zeros_like(value) for name, value in params.items() if value is not None}
     dx = np.zeros_like(x)
     dys = [np.array(dy[:, i * c : (i + 1) * c]) for i in range(n)]
@@ -206,23 +279,22 @@ def arc_backward(dy, cache):
         d_attend_time = np.zeros((B // T, Cin, Ho, Wo), dtype=x.dtype)
 
     for i in reversed(range(n)):
-        step = cache["steps"][i]
+        step = cache.steps[i]
         part = slice(i * c, (i + 1) * c)
         db = None if "bias" not in grads else grads["bias"][part]
 
         # Y_i = f_i(Z_i); Z_1 = X0
         dz = dx if i == 0 else np.zeros_like(x)
-        conv2d_backward(dys[i], step["conv"], dz, grads["weight"][part], db)
+        conv2d_backward(dys[i], step.conv, dz, grads["weight"][part], db)
         if i == 0:
             break
 
         # Eq. 5: Z_i = σ(G + F_i), G = σ(E + A_i); σ'(E + A_i) is recomputed from E and the attention sums
         d_pre = np.zeros_like(x)
-        relu_backward(dz, step["sigma_out"], d_pre)
-        attend_space, attend_time = step["attend_sums"]
-        up_time, U_time = resize_nearest_forward(attend_time, (H, W))
-        A, bcast = broadcast_sum_forward(attend_space, up_time, T)
-        _, gate = sigma(cache["E"] + A)
+        relu_backward(dz, step.state, d_pre)
+        up_time, U_time = resize_nearest_forward(step.attend_time_sum, (H, W))
+        A, bcast = broadcast_sum_forward(step.attend_space_sum, up_time, T)
+        _, gate = sigma(cache.E + A)
         dA = np.zeros_like(x)
         relu_backward(d_pre, gate, dA)
         dE += dA
@@ -233,25 +305,25 @@ def arc_backward(dy, cache):
         resize_nearest_backward(d_up_time, U_time, d_attend_time)
 
         # Eq. 6: F_i = U(fused)
-        resize_nearest_backward(d_pre, step["U_fuse"], d_fused)
+        resize_nearest_backward(d_pre, step.resize_fused, d_fused)
 
         # the running sums took part j = i-1's terms at this step: hand their gradients to Y_j
         j = i - 1
-        channel_map_backward(d_fused, step["fuse"], dys[j], grads["fuse"][j])
+        channel_map_backward(d_fused, step.fuse, dys[j], grads["fuse"][j])
         ds = np.zeros((B, c, 1, 1), dtype=x.dtype)
-        channel_map_backward(d_attend_space, step["attend_space"], ds, grads["attend"][j])
-        if step["U_pool_space"] is None:
-            pool_space_backward(ds, step["pool_space"], dys[j])
+        channel_map_backward(d_attend_space, step.attend_space, ds, grads["attend"][j])
+        if step.resize_part is None:
+            pool_space_backward(ds, step.pool_space, dys[j])
         else:
             d_up = np.zeros((B, c, H, W), dtype=x.dtype)
-            pool_space_backward(ds, step["pool_space"], d_up)
-            resize_nearest_backward(d_up, step["U_pool_space"], dys[j])
+            pool_space_backward(ds, step.pool_space, d_up)
+            resize_nearest_backward(d_up, step.resize_part, dys[j])
         dt = np.zeros((B // T, c, Ho, Wo), dtype=x.dtype)
-        channel_map_backward(d_attend_time, step["attend_time"], dt, grads["attend"][j])
-        pool_time_backward(dt, step["pool_time"], dys[j])
+        channel_map_backward(d_attend_time, step.attend_time, dt, grads["attend"][j])
+        pool_time_backward(dt, step.pool_time, dys[j])
 
     if n > 1:
         # E = X0 + We ⋆ X0
         dx += dE
-        channel_map_backward(dE, cache["embed"], dx, grads["embed"])
+        channel_map_backward(dE, cache.embed, dx, grads["embed"])
     return dx, grads

@@ -2,17 +2,61 @@
 
 `op_forward(inputs…, settings…) -> (out, cache)`: the cache holds exactly what the backward needs.
 `op_backward(dout, cache, dinput…) -> None`: *adds* `∂L/∂input` into the buffers it is given, so a value that
-is used twice receives both contributions. Every docstring gives the forward formula and its derivative.
+is used twice receives both contributions. Every docstring gives the forward formula and its derivative. The
+caches are named tuples (`ConvCache`, `SigmaCache`, …), so the layer can read what they hold by name.
 
 Arrays are NCHW; frames are folded into the batch (`B = N·T`, TSM layout). Float32 and float64 are kept as given.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from reference.backend import get_backend
-from reference.kernels import KERNELS
+from reference.kernels import KERNELS, conv_out_size
+
+
+class ConvCache(NamedTuple):
+    """What `conv2d_backward` (and `channel_map_backward`) needs: the input, the kernel and the settings."""
+
+    x: np.ndarray
+    w: np.ndarray
+    stride: int
+    padding: int
+    dilation: int
+
+
+class SigmaCache(NamedTuple):
+    """What `relu_backward` needs: σ's output (`x > 0 ⇔ σ(x) > 0`) and the negative slope (0 for ReLU)."""
+
+    y: np.ndarray
+    slope: float
+
+
+class PoolSpaceCache(NamedTuple):
+    """What `pool_space_backward` needs: the mode, the input's shape and, for max, the flat argmax `[B, C]`."""
+
+    mode: str
+    shape: tuple[int, int, int, int]
+    index: np.ndarray | None
+
+
+class PoolTimeCache(NamedTuple):
+    """What `pool_time_backward` needs: the mode, `T` and, for max, the argmax frame `[N, C, H, W]`."""
+
+    mode: str
+    T: int
+    index: np.ndarray | None
+
+
+class ResizeCache(NamedTuple):
+    """What `resize_nearest_backward` needs: the source row of every output row, the source column of every
+    output column."""
+
+    rows: np.ndarray
+    cols: np.ndarray
 
 
 def conv2d_forward(x, w, b, stride: int, padding: int, dilation: int):
@@ -24,7 +68,17 @@ def conv2d_forward(x, w, b, stride: int, padding: int, dilation: int):
     y = conv(x, w, stride, padding, dilation)
     if b is not None:
         y += b[:, None, None]
-    return y, (x, w, stride, padding, dilation)
+    return y, ConvCache(x, w, stride, padding, dilation)
+
+
+def conv2d_macs(cache: ConvCache) -> int:
+    """Multiply-adds the forward ran: one per output element and tap `(c, kh, kw)`, `B·O·H'·W' · C·KH·KW`
+    (the taps that fall on the zero padding included, as PyTorch's FLOP counter counts them)."""
+    B, C, H, W = cache.x.shape
+    O, _, KH, KW = cache.w.shape
+    Ho = conv_out_size(H, KH, cache.stride, cache.padding, cache.dilation)
+    Wo = conv_out_size(W, KW, cache.stride, cache.padding, cache.dilation)
+    return B * O * Ho * Wo * C * KH * KW
 
 
 def conv2d_backward(dy, cache, dx, dw, db) -> None:
@@ -55,13 +109,13 @@ def channel_map_backward(dy, cache, dx, dA) -> None:
 def relu_forward(x):
     """`σ(x) = max(x, 0)`; `σ'(x) = 1[x > 0]` (0 at 0), read back from the output: `x > 0 ⇔ σ(x) > 0`."""
     y = np.maximum(x, 0)
-    return y, (y, 0.0)
+    return y, SigmaCache(y, 0.0)
 
 
 def leaky_relu_forward(x, slope: float = 0.01):
     """`σ(x) = x` if `x > 0` else `slope·x`; `σ'(x) = 1` if `x > 0` else `slope`, read back from the output."""
     y = np.where(x > 0, x, slope * x)
-    return y, (y, slope)
+    return y, SigmaCache(y, slope)
 
 
 def relu_backward(dy, cache, dx) -> None:
@@ -84,8 +138,8 @@ def pool_space_forward(x, mode: str):
     if mode == "max":
         idx = flat.argmax(axis=2)
         y = np.take_along_axis(flat, idx[:, :, None], axis=2)
-        return y.reshape(B, C, 1, 1), (mode, x.shape, idx)
-    return flat.mean(axis=2).reshape(B, C, 1, 1), (mode, x.shape, None)
+        return y.reshape(B, C, 1, 1), PoolSpaceCache(mode, x.shape, idx)
+    return flat.mean(axis=2).reshape(B, C, 1, 1), PoolSpaceCache(mode, x.shape, None)
 
 
 def pool_space_backward(dy, cache, dx) -> None:
@@ -107,8 +161,8 @@ def pool_time_forward(x, T: int, mode: str):
     clips = x.reshape(B // T, T, C, H, W)
     if mode == "max":
         idx = clips.argmax(axis=1)
-        return np.take_along_axis(clips, idx[:, None], axis=1)[:, 0], (mode, T, idx)
-    return clips.mean(axis=1), (mode, T, None)
+        return np.take_along_axis(clips, idx[:, None], axis=1)[:, 0], PoolTimeCache(mode, T, idx)
+    return clips.mean(axis=1), PoolTimeCache(mode, T, None)
 
 
 def pool_time_backward(dy, cache, dx) -> None:
@@ -134,15 +188,30 @@ def broadcast_sum_backward(dout, cache, ds, dp) -> None:
     dp += dout.reshape(B // T, T, C, H, W).sum(axis=1)
 
 
+def nearest_index(in_len: int, out_len: int) -> np.ndarray:
+    """The source index of each of the `out_len` outputs of `U` along one axis: PyTorch's `mode="nearest"` rule,
+
+        index[h] = min(⌊float32(h) ⊗ s⌋, in_len − 1),   s = float32(in_len) ⊘ float32(out_len)
+
+    where `⊗`, `⊘` are single-precision (float32) multiply and divide, each rounded to nearest — ATen's
+    `compute_scales_value<float>` and `nearest_neighbor_compute_source_index`. It is the exact `⌊h·in/out⌋` except
+    where `h·in/out` is a whole number and the rounded product falls just below it: 30 → 58 reads row 14 at
+    `h = 29`, not 15 (32 of the 6,400 size pairs up to 80). The identity when `in_len == out_len`.
+    """
+    scale = np.float32(in_len) / np.float32(out_len)
+    product = np.arange(out_len, dtype=np.float32) * scale
+    return np.minimum(np.floor(product).astype(np.int64), in_len - 1)
+
+
 def resize_nearest_forward(y, size: tuple[int, int]):
-    """`U`: `out[…, h, w] = y[…, ⌊h·H'/H⌋, ⌊w·W'/W⌋]` from `(H', W')` to `size = (H, W)`; the identity at equal size."""
+    """`U`: `out[…, h, w] = y[…, rows[h], cols[w]]` from `(H', W')` to `size = (H, W)`, with `rows =
+    nearest_index(H', H)`, `cols = nearest_index(W', W)` (PyTorch's float32 rule); the identity at equal size."""
     Hs, Ws = y.shape[-2:]
     H, W = size
     if (Hs, Ws) == (H, W):
         return y, None
-    rows = np.arange(H) * Hs // H
-    cols = np.arange(W) * Ws // W
-    return y[:, :, rows[:, None], cols[None, :]], (rows, cols)
+    rows, cols = nearest_index(Hs, H), nearest_index(Ws, W)
+    return y[:, :, rows[:, None], cols[None, :]], ResizeCache(rows, cols)
 
 
 def resize_nearest_backward(dout, cache, dy) -> None:

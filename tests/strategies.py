@@ -2,8 +2,8 @@
 
 `layer_shapes()` draws the shape of one ARC conv layer in the TSM layout (input `[N·T, Cin, H, W]`,
 `Cout = n·c`) such that the convolution's output is at least 1×1; `canonical_params()` fills the canonical
-parameter set (SPEC §1) with random NumPy values, so any test can hand the same numbers to the NumPy reference
-and to `arc.ARCConv2d`.
+parameter set (docs/layer.md, "Parameters and initialisation") with random NumPy values, so any test can hand the
+same numbers to the NumPy reference and to `arc.ARCConv2d`.
 """
 
 from __future__ import annotations
@@ -63,14 +63,21 @@ def layer_shapes(
     max_Cin: int = 4,
     max_n: int = 4,
     max_c: int = 2,
-    max_size: int = 7,
+    max_size: int = 64,
     kernel_sizes=KERNEL_SIZES,
-    max_stride: int = 2,
-    max_padding: int = 2,
+    max_stride: int = 3,
+    max_padding: int = 4,
     max_dilation: int = 2,
     same_padding: bool = False,
 ) -> LayerShape:
-    """A small layer whose conv output is at least 1×1. `same_padding=True`: stride 1, `p = d·(K−1)/2`."""
+    """A layer with few channels and frames whose conv output is at least 1×1. `same_padding=True`: stride 1,
+    `p = d·(K−1)/2`.
+
+    By default `H, W ≤ 64`, strides up to 3 and paddings up to 4 (beyond `d·(K−1)/2`, so the conv's output can be
+    larger than its input and `U` then drops pixels): strided parts of many sizes are resized back by `U`. Keep
+    `max_size ≤ 64` for float64 comparisons with `arc.ARCConv2d`: PyTorch's CPU nearest resize follows the float32
+    index rule of the reference only while the output's `H + W ≤ 128` (docs/reference.md, "Nearest resize").
+    """
     K = draw(st.sampled_from(kernel_sizes))
     dilation = draw(st.integers(1, max_dilation))
     if same_padding:
@@ -99,7 +106,7 @@ def layer_shapes(
 
 
 def canonical_params(shape: LayerShape, rng: np.random.Generator, dtype=np.float64, aru_scale: float = 0.5) -> dict:
-    """Random parameters in the canonical layout (SPEC §1): `weight`, `bias` (only when `shape.bias`) and, for
+    """Random parameters in the canonical layout (docs/layer.md): `weight`, `bias` (only when `shape.bias`) and, for
     `n > 1`, `embed`, `fuse`, `attend` drawn from `N(0, aru_scale²)` (0 gives the zero ARU initialisation)."""
     Cin, c, n = shape.Cin, shape.c, shape.n
     params = {"weight": rng.standard_normal((shape.Cout, Cin, shape.K, shape.K)) / np.sqrt(Cin * shape.K**2)}

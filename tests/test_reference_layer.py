@@ -1,5 +1,6 @@
 """The reference ARC layer as a whole: gradients against finite differences, zero-init equivalence, the two
-backends against each other, float32, and its own counts against the paper's Eqs. 8–10 (SPEC §2)."""
+backends against each other, float32, and its counts (`reference.cache_stats`) against the paper's Eqs. 8–10
+(docs/overhead.md, docs/reference.md)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from reference import ops
 @pytest.fixture(scope="module", autouse=True)
 def numpy_by_default():
     """The NumPy backend unless a test picks one: many tiny calls, where Numba's thread pool only adds latency.
-    `test_numba_backend_equals_numpy_backend` holds the Numba backend to it."""
+    `test_numba_backend_equals_numpy_backend_in_outputs_gradients_and_counts` holds the Numba backend to it."""
     previous = reference.get_backend()
     reference.set_backend("numpy")
     yield
@@ -54,7 +55,7 @@ FD_CASES = [
 
 
 @pytest.mark.parametrize(("n", "stride", "bias", "pool", "act", "sizes"), FD_CASES)
-def test_arc_gradients_match_finite_differences(n, stride, bias, pool, act, sizes):
+def test_every_gradient_matches_central_finite_differences(n, stride, bias, pool, act, sizes):
     """Every gradient, in two random directions each: `⟨grad, v⟩ = d/dε ⟨dy, f(θ + εv)⟩` (central, float64)."""
     shape = shape_of(n, stride, bias, **sizes)
     rng = np.random.default_rng(n + 10 * stride + 100 * bias + len(FD_CASES) * len(sizes))
@@ -108,7 +109,7 @@ def test_zero_init_parts_after_the_first_see_sigma_sigma_of_signed_input(shape, 
 
 
 @given(shape=layer_shapes(), seed=seeds, pool=pools, aru_act=aru_acts)
-def test_numba_backend_equals_numpy_backend(shape, seed, pool, aru_act):
+def test_numba_backend_equals_numpy_backend_in_outputs_gradients_and_counts(shape, seed, pool, aru_act):
     rng = np.random.default_rng(seed)
     params = canonical_params(shape, rng)
     x = rng.standard_normal(shape.input_shape)
@@ -119,7 +120,7 @@ def test_numba_backend_equals_numpy_backend(shape, seed, pool, aru_act):
         for name in reference.BACKENDS:
             reference.set_backend(name)
             y, cache = forward(x, params, shape, pool, aru_act)
-            results[name] = (y, *reference.arc_backward(dy, cache), cache["stats"])
+            results[name] = (y, *reference.arc_backward(dy, cache), reference.cache_stats(cache))
     finally:
         reference.set_backend(previous)
     (y0, dx0, g0, s0), (y1, dx1, g1, s1) = results["numpy"], results["numba"]
@@ -130,7 +131,7 @@ def test_numba_backend_equals_numpy_backend(shape, seed, pool, aru_act):
     assert s0 == s1
 
 
-def test_float32_follows_float64(backend):
+def test_float32_stays_float32_and_matches_float64_to_1e_4(backend):
     shape = shape_of(4, 2, True, H=7, W=6)
     rng = np.random.default_rng(7)
     params = canonical_params(shape, rng)
@@ -149,7 +150,20 @@ def test_float32_follows_float64(backend):
         assert_close(g32[name], g64[name], 1e-4)
 
 
-# -- counts (SPEC §2) -----------------------------------------------------------------------------------------
+def test_pool_space_commutes_follows_the_closed_forms_up_to_81():
+    """`PoolS(U(y)) = PoolS(y)` — max: `H' ≤ H` (every pixel copied); mean: `H` a multiple of `H'` (equal copy
+    counts), for every size up to 81. Beyond, PyTorch's float32 index copies unevenly: 2 → 82 reads row 0 42 times
+    and row 1 40 times, so the mean must be taken over `U(y)`."""
+    for src in range(1, 82):
+        for dst in range(1, 82):
+            assert reference.pool_space_commutes("max", (src, 1), (dst, 1)) == (src <= dst), (src, dst)
+            assert reference.pool_space_commutes("mean", (1, src), (1, dst)) == (dst % src == 0), (src, dst)
+    assert np.bincount(ops.nearest_index(2, 82)).tolist() == [42, 40]
+    assert not reference.pool_space_commutes("mean", (2, 2), (82, 82))
+    assert reference.pool_space_commutes("max", (2, 2), (82, 82))
+
+
+# -- counts (docs/overhead.md) -------------------------------------------------------------------------------
 
 
 def square(shape: LayerShape) -> LayerShape:
@@ -164,7 +178,7 @@ def test_multiply_adds_equal_eq8(shape, seed, pool):
     C, K, H, W, T, n = shape.Cout, shape.K, shape.H, shape.W, shape.T, shape.n
     rng = np.random.default_rng(seed)
     _, cache = forward(rng.standard_normal(shape.input_shape), canonical_params(shape, rng), shape, pool)
-    macs = cache["stats"]["macs"]
+    macs = reference.cache_stats(cache).macs
     assert macs["conv"] == K * K * C * C * H * W * T
     if n == 1:
         assert macs["embed"] == macs["fuse"] == macs["attend"] == 0
@@ -181,7 +195,7 @@ def test_parameter_count_equals_corrected_eq9(C, n, K):
     shape = square(shape_of(n, 1, False, c=C // n, K=K, padding=K // 2))
     rng = np.random.default_rng(0)
     _, cache = forward(rng.standard_normal(shape.input_shape), canonical_params(shape, rng), shape)
-    counted = sum(cache["stats"]["params"].values())
+    counted = sum(reference.cache_stats(cache).params.values())
     if n == 1:
         assert counted == K * K * C * C
         return
@@ -217,8 +231,8 @@ def count_cache_arrays(cache, params) -> int:
     seen, total, todo = set(), 0, [cache]
     while todo:
         item = todo.pop()
-        if isinstance(item, dict):
-            todo.extend(v for k, v in item.items() if k != "params")
+        if dataclasses.is_dataclass(item):
+            todo.extend(getattr(item, f.name) for f in dataclasses.fields(item) if f.name != "params")
         elif isinstance(item, list | tuple):
             todo.extend(item)
         elif isinstance(item, np.ndarray) and id(item) not in seen:
@@ -233,7 +247,7 @@ def test_kept_elements_are_what_the_cache_holds_and_follow_the_derived_count(sha
     rng = np.random.default_rng(seed)
     params = canonical_params(shape, rng)
     _, cache = forward(rng.standard_normal(shape.input_shape), params, shape, pool)
-    kept = cache["stats"]["kept"]
+    kept = reference.cache_stats(cache).kept
     assert kept == kept_formula(shape, pool)
     assert sum(kept.values()) == count_cache_arrays(cache, params)
 
@@ -247,7 +261,7 @@ def test_kept_elements_exceed_eq10_by_the_documented_terms(C, n, H, T, pool):
     shape = dataclasses.replace(shape_of(n, 1, True, H=H, W=H, c=C // n, Cin=C), N=1, T=T)
     rng = np.random.default_rng(1)
     _, cache = forward(rng.standard_normal(shape.input_shape), canonical_params(shape, rng), shape, pool)
-    kept = sum(cache["stats"]["kept"].values())
+    kept = sum(reference.cache_stats(cache).kept.values())
     HW = H * H
     eq10 = 2 * C * HW * T + (n - 1) * C * HW * T + C * HW + C * T
     pooled = (n - 1) * (C // n) * (HW + T) * (2 if pool == "max" else 1)
@@ -266,7 +280,7 @@ def test_kept_elements_exceed_eq10_by_the_documented_terms(C, n, H, T, pool):
     (lambda x, p: (x, {**p, "weight": p["weight"][:, :2]}), "groups=1"),
     (lambda x, p: (x, {**p, "gain": p["embed"]}), "unexpected parameter 'gain'"),
 ])
-def test_bad_input_raises_a_clear_error(change, message):
+def test_bad_input_raises_value_error_naming_the_problem(change, message):
     shape = shape_of(3, 1, True)
     rng = np.random.default_rng(0)
     x, params = change(rng.standard_normal(shape.input_shape), canonical_params(shape, rng))
@@ -274,7 +288,7 @@ def test_bad_input_raises_a_clear_error(change, message):
         forward(x, params, shape)
 
 
-def test_bad_settings_raise_a_clear_error():
+def test_bad_settings_raise_value_error_naming_the_setting():
     shape = shape_of(2, 1, True)
     rng = np.random.default_rng(0)
     x, params = rng.standard_normal(shape.input_shape), canonical_params(shape, rng)

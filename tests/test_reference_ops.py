@@ -196,14 +196,30 @@ def test_broadcast_sum_gradients_match_finite_differences():
     assert_close(dp, want_p, 1e-8)
 
 
-def test_resize_nearest_picks_floor_of_scaled_index():
+def test_resize_nearest_reads_the_float32_floor_of_the_scaled_index():
+    """`U` reads row `min(⌊float32(h) · float32(H'/H)⌋, H' − 1)`, PyTorch's rule (tested against `F.interpolate` in
+    test_reference_torch.py): mostly the exact `⌊h·H'/H⌋`, but 30 → 58 reads row 14 at `h = 29`, where
+    `29·30/58 = 15` exactly and the float32 product falls just below 15."""
     y = np.arange(6.0).reshape(1, 1, 2, 3)
     out, _ = ops.resize_nearest_forward(y, (5, 4))
     rows, cols = [0, 0, 0, 1, 1], [0, 0, 1, 2]  # ⌊h·2/5⌋, ⌊w·3/4⌋
     np.testing.assert_array_equal(out[0, 0], y[0, 0][np.ix_(rows, cols)])
 
+    rows = ops.nearest_index(30, 58)
+    exact = np.arange(58) * 30 // 58
+    assert (rows[29], exact[29]) == (14, 15)
+    assert np.flatnonzero(rows != exact).tolist() == [29]
+    y = np.arange(30.0 * 2).reshape(1, 1, 30, 2)
+    np.testing.assert_array_equal(ops.resize_nearest_forward(y, (58, 2))[0][0, 0, :, 0], y[0, 0, rows, 0])
 
-@given(src=st.tuples(st.integers(1, 6), st.integers(1, 6)), dst=st.tuples(st.integers(1, 9), st.integers(1, 9)),
+
+def test_nearest_index_is_the_identity_at_equal_size_and_halves_at_double_size():
+    for size in range(1, 81):
+        np.testing.assert_array_equal(ops.nearest_index(size, size), np.arange(size))
+        np.testing.assert_array_equal(ops.nearest_index(size, 2 * size), np.arange(2 * size) // 2)
+
+
+@given(src=st.tuples(st.integers(1, 64), st.integers(1, 64)), dst=st.tuples(st.integers(1, 64), st.integers(1, 64)),
        seed=seeds)
 def test_resize_nearest_backward_is_the_adjoint(src, dst, seed):
     """⟨U(y), g⟩ = ⟨y, Uᵀ(g)⟩ for every size pair, up- or downsampling."""
@@ -216,7 +232,7 @@ def test_resize_nearest_backward_is_the_adjoint(src, dst, seed):
     assert np.sum(out * g) == pytest.approx(np.sum(y * back), rel=1e-12, abs=1e-12)
 
 
-def test_ops_keep_float32(backend):
+def test_ops_keep_float32_and_match_float64(backend):
     rng = np.random.default_rng(6)
     x = rng.standard_normal((2, 3, 5, 5)).astype(np.float32)
     w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
