@@ -125,7 +125,11 @@ def _transfer(url, part: Path, meta_file: Path, meta: dict, transfers: Transfers
                     raise _Dropped(f"connection dropped ({e or type(e).__name__})") from None
                 if not block:
                     break
-                f.write(block)
+                try:
+                    f.write(block)
+                except OSError as e:
+                    raise DownloadError(f"{part}: cannot write ({e.strerror or e}); what came is kept — free some "
+                                        f"space and run the same command again to resume") from None
                 received += len(block)
                 task.advance(len(block))
         size = have + received

@@ -88,6 +88,10 @@ def unpack(paths, into, *, transfers: Transfers | None = None, label: str | None
         what = "cut short" if isinstance(e, EOFError) else f"damaged ({e})"
         raise CorruptArchive(f"{', '.join(p.name for p in paths[:3])}{' …' if len(paths) > 3 else ''}: the archive "
                              f"is {what}") from None
+    except OSError as e:
+        shutil.rmtree(into, ignore_errors=True)
+        raise DataError(f"unpacking {paths[0].name} into {into.parent}: {e.strerror or e}; the archive is kept — "
+                        f"fix that (e.g. free some space) and run the command again") from None
     except BaseException:
         shutil.rmtree(into, ignore_errors=True)
         raise
