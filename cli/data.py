@@ -207,7 +207,8 @@ def _finish(done, no_check: bool) -> None:
         return
     found = [_print_check(name, done.root) for name in done.datasets]
     if not all(found):
-        click.echo("arc data check found problems (above); the files are in place — fix them, or download again")
+        click.echo("arc data check reported problems (above). For Kinetics-400, clips listed in the CSVs but gone "
+                   "from the mirror are expected; training leaves them out.")
     click.echo(f"train on it: arc train --dataset {done.datasets[0]}" +
                ("" if done.root == _default_root(done.datasets[0]) else f" --data-root {done.root}"))
 

@@ -7,6 +7,8 @@ import sys
 import threading
 import time
 
+BIG = 10**8     # plain output announces the size of transfers from this size on
+
 
 def human_bytes(n: float) -> str:
     for unit in ("B", "kB", "MB", "GB", "TB"):
@@ -75,6 +77,8 @@ class Task:
             self.id = owner._progress.add_task(label, total=total, completed=done)
         elif done and total:
             owner.note(f"{label}: resuming at {human_bytes(done)} of {human_bytes(total)}")
+        elif total and total >= BIG:
+            owner.note(f"{label}: {human_bytes(total)}")
 
     def set_total(self, total: int | None) -> None:
         self.total = total
@@ -108,5 +112,6 @@ class Task:
         now = time.monotonic()
         if self.id is not None:
             self.owner._progress.remove_task(self.id)
+            self.owner._progress.refresh()
         self.owner.note(f"{self.label}: {human_bytes(self.done)}, {human_seconds(now - self.start)}, "
                         f"{human_bytes(self.rate(now))}/s")
