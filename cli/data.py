@@ -8,6 +8,7 @@ import time
 
 import click
 
+from arc.data.home import check_writable, describe_home, home_folder, resolve_data_root
 from arc.data.registry import DATASETS
 from arc.data.sources import SOURCES
 from cli.errors import OneLineError, library_errors
@@ -47,7 +48,6 @@ def _disk_usage(folder) -> tuple[int, int]:
 @click.option("--width", type=click.IntRange(min=8), default=96, show_default=True, help="Frame width, pixels.")
 def synth(out, seed, layout, train_per_class, val_per_class, min_frames, max_frames, height, width):
     """Write the synthetic fine-grained dataset (classes differ only in the order of motion; see docs/data.md)."""
-    from arc.data.home import check_writable
     from arc.data.synth import write_synthetic
 
     if min_frames > max_frames:
@@ -80,8 +80,6 @@ def synth(out, seed, layout, train_per_class, val_per_class, min_frames, max_fra
                    "(default: DATA_ROOT/<split>.txt).")
 def check(dataset, data_root, list_file):
     """Read the index of every split, look for the videos on disk, load one sample per split."""
-    from arc.data.home import resolve_data_root
-
     with library_errors():
         root = resolve_data_root(dataset, data_root, list_file)
     if not _print_check(dataset, root, list_file):
@@ -105,8 +103,6 @@ def _print_check(dataset: str, data_root, list_file=None) -> bool:
 @data.command("home")
 def home():
     """Where datasets live: the data home ($ARC_DATA_ROOT) and which datasets are in it."""
-    from arc.data.home import describe_home, home_folder
-
     click.echo(f"data home: {describe_home()}")
     rows = []
     for name, spec in DATASETS.items():
@@ -117,8 +113,6 @@ def home():
 
 
 def _dataset_folder(name: str, data_root):
-    from arc.data.home import home_folder
-
     return os.path.expanduser(data_root) if data_root else home_folder(name)
 
 
@@ -210,10 +204,4 @@ def _finish(done, no_check: bool) -> None:
         click.echo("arc data check reported problems (above). For Kinetics-400, clips listed in the CSVs but gone "
                    "from the mirror are expected; training leaves them out.")
     click.echo(f"train on it: arc train --dataset {done.datasets[0]}" +
-               ("" if done.root == _default_root(done.datasets[0]) else f" --data-root {done.root}"))
-
-
-def _default_root(name: str):
-    from arc.data.home import home_folder
-
-    return home_folder(name)
+               ("" if done.root == home_folder(done.datasets[0]) else f" --data-root {done.root}"))
