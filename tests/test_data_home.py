@@ -68,6 +68,8 @@ def test_a_missing_dataset_error_says_where_it_looked_what_it_expects_and_what_t
     assert "arc data download diving48" in message and "--data-root" in message
     with pytest.raises(MissingDataFile, match="--data-root is not a folder.*arc data download k400"):
         resolve_data_root("k400", str(home / "typo"))
+    with pytest.raises(MissingDataFile, match=r"typo: --data-root is not a folder; see docs/data\.md$"):
+        resolve_data_root("list", str(home / "typo"))
     assert "SPEC" not in message
 
 
@@ -105,6 +107,19 @@ def test_synth_into_a_read_only_folder_is_one_error_line(tmp_path):
     locked.mkdir(mode=0o500)
     result, errors = run("data", "synth", "--out", locked / "s")
     assert result.exit_code == 2 and len(errors) == 1 and "--out" in errors[0] and "cannot write" in errors[0]
+
+
+def test_synth_where_files_cannot_be_created_is_one_error_line_before_any_work(tmp_path, monkeypatch):
+    import arc.data.home
+
+    def refuse(**kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(arc.data.home.tempfile, "mkstemp", refuse)     # as a read-only folder does, even for root
+    result, errors = run("data", "synth", "--out", tmp_path / "s")
+    assert result.exit_code == 2 and len(errors) == 1, result.output
+    assert errors[0].startswith("Error: --out: cannot write in") and str(tmp_path) in errors[0]
+    assert not (tmp_path / "s").exists() and "Traceback" not in result.output
 
 
 def test_synth_into_an_impossible_folder_is_one_error_line_before_any_work(tmp_path):

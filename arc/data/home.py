@@ -58,8 +58,8 @@ def not_found(dataset: str, folder: Path, *, given: bool) -> MissingDataFile:
     else:
         where = f"no {dataset} data in the data home {describe_home()}"
         fix = f"get it with: {spec.get}, or give --data-root DIR" if spec.get else "give --data-root DIR"
-    return MissingDataFile(folder, f"{where}; expected {spec.about.split(':')[0]} as distributed: {spec.layout}; "
-                                   f"{fix}")
+    expected = f"; expected {spec.about.split(':')[0]} as distributed: {spec.layout}" if spec.layout else ""
+    return MissingDataFile(folder, f"{where}{expected}; {fix}")
 
 
 def resolve_data_root(dataset: str, data_root: str | None, list_file: str | None = None, *,
@@ -110,12 +110,12 @@ def check_writable(folder) -> Path:
     while not probe.exists():
         probe = probe.parent
     if not probe.is_dir():
-        raise NotADirectoryError(20, f"cannot create {folder}: {probe} is a file, not a folder", str(probe))
+        raise NotADirectoryError(f"cannot create {folder}: {probe} is a file, not a folder")
     try:
         fd, name = tempfile.mkstemp(prefix=".arc-write-test-", dir=probe)
     except OSError as e:
-        raise PermissionError(13, f"cannot write in {probe} ({e.strerror or e}); choose a folder you can write to",
-                              str(probe)) from None
+        raise PermissionError(f"cannot write in {probe} ({e.strerror or e}); choose a folder you can write to") \
+            from None
     os.close(fd)
     os.unlink(name)
     return folder
