@@ -1,4 +1,5 @@
-"""`arc data`: write the synthetic dataset; check that a data root reads as a dataset."""
+"""`arc data`: get a dataset into the data home (`download`, `prepare`), say where datasets live (`home`), write the
+synthetic dataset, check that a data root reads as a dataset."""
 
 from __future__ import annotations
 
@@ -7,14 +8,16 @@ import time
 
 import click
 
+from arc.data.home import check_writable, describe_home, home_folder, resolve_data_root
 from arc.data.registry import DATASETS
-from cli.errors import OneLineError
+from arc.data.sources import SOURCES
+from cli.errors import OneLineError, library_errors
 from cli.table import print_table
 
 
 @click.group("data")
 def data():
-    """Dataset tools: write the synthetic dataset, check a data root."""
+    """Dataset tools: download a dataset into the data home, write the synthetic dataset, check a data root."""
 
 
 def _disk_usage(folder) -> tuple[int, int]:
@@ -49,6 +52,8 @@ def synth(out, seed, layout, train_per_class, val_per_class, min_frames, max_fra
 
     if min_frames > max_frames:
         raise OneLineError(f"--min-frames {min_frames} is larger than --max-frames {max_frames}")
+    with library_errors("--out"):
+        check_writable(out)
     start = time.perf_counter()
     try:
         path = write_synthetic(out, seed=seed, layout=layout, train_per_class=train_per_class,
@@ -68,16 +73,23 @@ def synth(out, seed, layout, train_per_class, val_per_class, min_frames, max_fra
 
 @data.command("check")
 @click.option("--dataset", type=click.Choice(list(DATASETS)), required=True, help="Dataset format.")
-@click.option("--data-root", type=click.Path(), required=True, help="The dataset folder as distributed.")
+@click.option("--data-root", type=click.Path(), default=None,
+              help="The dataset folder as distributed (default: its folder in the data home, see `arc data home`).")
 @click.option("--list-file", default=None,
               help="For --dataset list: the list file; '{split}' is replaced by train/val/test "
                    "(default: DATA_ROOT/<split>.txt).")
 def check(dataset, data_root, list_file):
     """Read the index of every split, look for the videos on disk, load one sample per split."""
+    with library_errors():
+        root = resolve_data_root(dataset, data_root, list_file)
+    if not _print_check(dataset, root, list_file):
+        raise SystemExit(1)
+
+
+def _print_check(dataset: str, data_root, list_file=None) -> bool:
+    """Run `arc.data.check.check_dataset`, print its table and problems; False when it found problems."""
     from arc.data.check import check_dataset
 
-    if not os.path.isdir(data_root):
-        raise click.BadParameter(f"{data_root} is not a folder", param_hint="--data-root")
     reports = check_dataset(dataset, data_root, list_file=list_file)
     rows = [[r.split, r.status, r.videos, r.classes, r.missing, r.sample or "—"] for r in reports]
     print_table(["split", "status", "videos", "classes", "missing", "first sample"], rows,
@@ -85,5 +97,111 @@ def check(dataset, data_root, list_file):
     for r in reports:
         for p in r.problems:
             click.echo(f"{r.split}: {'absent: ' if r.status == 'absent' else ''}{p}")
-    if any(r.status == "problems" for r in reports):
-        raise SystemExit(1)
+    return not any(r.status == "problems" for r in reports)
+
+
+@data.command("home")
+def home():
+    """Where datasets live: the data home ($ARC_DATA_ROOT) and which datasets are in it."""
+    click.echo(f"data home: {describe_home()}")
+    rows = []
+    for name, spec in DATASETS.items():
+        if spec.folder is not None:
+            present = home_folder(name).is_dir()
+            rows.append([name, f"{spec.folder}/", "present" if present else f"missing: {spec.get}"])
+    print_table(["dataset", "folder", "status"], rows)
+
+
+def _dataset_folder(name: str, data_root):
+    return os.path.expanduser(data_root) if data_root else home_folder(name)
+
+
+def _files_epilog() -> str:
+    lines = ["\b", "Files (KEY: URL), for --url KEY=URL:"]
+    for name, source in SOURCES.items():
+        lines += [f"  {name}: {key}: {source.base}{path}" for key, path in source.files.items()]
+    return "\n".join(lines)
+
+
+@data.command("download", epilog=_files_epilog())
+@click.argument("dataset", type=click.Choice(list(SOURCES)))
+@click.option("--version", "versions", type=click.Choice(["1", "2"]), multiple=True,
+              help="diving48: the annotation version(s) to fetch (default both; the videos are the same).")
+@click.option("--split", "splits", type=click.Choice(["train", "val", "test"]), multiple=True,
+              help="k400: the split(s) whose videos to fetch (default all three; the CSVs always).")
+@click.option("--parallel", type=click.IntRange(min=1), default=4, show_default=True,
+              help="k400: archives fetched and unpacked at once.")
+@click.option("--mirror", default=None, metavar="BASE",
+              help="Fetch every file from BASE instead of the dataset's site (same folders below it).")
+@click.option("--url", "url_overrides", multiple=True, metavar="KEY=URL",
+              help="Fetch one file from URL (repeatable); the keys are listed below.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="The dataset folder to fill (default: its folder in the data home, see `arc data home`).")
+@click.option("--keep-archives", is_flag=True, help="Keep the archives once unpacked (default: delete them).")
+@click.option("--no-check", is_flag=True, help="Skip `arc data check` at the end.")
+def download(dataset, versions, splits, parallel, mirror, url_overrides, data_root, keep_archives, no_check):
+    """Download DATASET into the data home in its official layout, resumably, then check it.
+
+    \b
+    diving48  the videos archive and annotations from the UCSD SVCL site (about 10 GB)
+    k400      the CVDF mirror of Kinetics-400: tarballs per split and CSVs (about 436 GB)
+    ssv1      not freely downloadable any more: prints where to request it (see `arc data prepare`)
+
+    An interrupted download resumes when the command is run again.
+    """
+    from arc.data import download as dl
+    from arc.data.progress import Transfers
+    from arc.data.sources import parse_overrides
+
+    if dataset == "ssv1":
+        with library_errors():
+            click.echo(dl.ssv1_instructions(_dataset_folder("ssv1", data_root)))
+        return
+    with library_errors():
+        overrides = parse_overrides(url_overrides)
+        root = _dataset_folder(dataset, data_root)
+        options = dict(mirror=mirror, overrides=overrides, keep_archives=keep_archives)
+        if dataset == "diving48":
+            options["versions"] = tuple(int(v) for v in versions) or (1, 2)
+        else:
+            options.update(splits=splits or dl.K400_SPLITS, parallel=parallel)
+        with Transfers() as transfers:
+            transfers.note(f"{dataset} into {root}")
+            done = dl.DOWNLOADERS[dataset](root, transfers=transfers, **options)
+    _finish(done, no_check)
+
+
+@data.command("prepare")
+@click.argument("dataset", type=click.Choice(["ssv1"]))
+@click.argument("more", nargs=-1, type=click.Path())
+@click.option("--from", "sources", multiple=True, type=click.Path(), required=True,
+              help="The files as the distributor ships them (archive parts 20bn-something-something-v1-NN, CSVs), "
+                   "or the folder that holds them.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="The dataset folder to fill (default: its folder in the data home, see `arc data home`).")
+@click.option("--no-check", is_flag=True, help="Skip `arc data check` at the end.")
+def prepare(dataset, more, sources, data_root, no_check):
+    """Unpack a dataset you downloaded yourself into its layout (ssv1: the split archive and the CSV files).
+
+    `--from ~/Downloads/20bn-something-something-v1-*` takes every file the shell expands to.
+    """
+    from arc.data import download as dl
+    from arc.data.progress import Transfers
+
+    with library_errors("--from"), Transfers() as transfers:
+        done = dl.prepare_ssv1([*sources, *more], _dataset_folder(dataset, data_root), transfers=transfers)
+    _finish(done, no_check)
+
+
+def _finish(done, no_check: bool) -> None:
+    for note in done.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"{', '.join(done.datasets)} in {done.root}")
+    if no_check:
+        return
+    found = [_print_check(name, done.root) for name in done.datasets]
+    if not all(found):
+        click.echo("arc data check reported problems (above). For Kinetics-400, clips listed in the CSVs but gone "
+                   "from the mirror are expected; training leaves them out.")
+    click.echo(f"train on it: arc train --dataset {done.datasets[0]}" +
+               ("" if done.root == home_folder(done.datasets[0]) else f" --data-root {done.root}"))

@@ -22,7 +22,8 @@ class DatasetSpec:
     """One dataset. `index(root, split, list_file)` reads a split (`arc.data.formats`); `num_classes` is the count
     the paper reports (None: from the data); `prescale` is `(h, w)`, a shorter side, or None (sizes for input 224);
     `flip` the horizontal-flip policy (`arc.data.labels.flip_map`); `test_clips` the clips the paper averages at
-    test time (Diving48: 2)."""
+    test time (Diving48: 2). `folder` is its place in the data home (`arc.data.home`: `$ARC_DATA_ROOT/<folder>`),
+    holding the files in the `layout` they are distributed in; `get` is the command that puts them there."""
 
     name: str
     about: str
@@ -32,6 +33,9 @@ class DatasetSpec:
     flip: str
     test_clips: int = 1
     uses_list_file: bool = False
+    folder: str | None = None      # None: no place in the data home (lists, the synthetic cache)
+    layout: str = ""
+    get: str = ""
 
 
 def _index_without_lists(reader):
@@ -40,16 +44,25 @@ def _index_without_lists(reader):
     return index
 
 
+_D48_LAYOUT = "rgb/<vid_name>.mp4, {} and Diving48_vocab.json (beside rgb/ or in annotations/)"
 DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (
     DatasetSpec("ssv1", "Something-Something V1: JPEG frames + CSVs", _index_without_lists(formats.ssv1_index),
-                174, (240, 320), "selective"),
+                174, (240, 320), "selective", folder="sthv1",
+                layout="20bn-something-something-v1/<id>/00001.jpg… and something-something-v1-{labels,train,"
+                       "validation,test}.csv", get="arc data download ssv1"),
     DatasetSpec("diving48", "Diving48 V2: mp4 + JSON",
                 _index_without_lists(partial(formats.diving48_index, version=2)), 48, (240, 320), "always",
-                test_clips=2),
+                test_clips=2, folder="diving48", layout=_D48_LAYOUT.format("Diving48_V2_{train,test}.json"),
+                get="arc data download diving48"),
     DatasetSpec("diving48-v1", "Diving48 V1: mp4 + JSON",
                 _index_without_lists(partial(formats.diving48_index, version=1)), 48, (240, 320), "always",
-                test_clips=2),
-    DatasetSpec("k400", "Kinetics-400: mp4 + CSV", _index_without_lists(formats.k400_index), 400, 320, "always"),
+                test_clips=2, folder="diving48", layout=_D48_LAYOUT.format("Diving48_{train,test}.json"),
+                get="arc data download diving48 --version 1"),
+    DatasetSpec("k400", "Kinetics-400: mp4 + CSV", _index_without_lists(formats.k400_index), 400, 320, "always",
+                folder="kinetics400",
+                layout="{train,val,test}.csv (label,youtube_id,time_start,time_end,split) and clips "
+                       "<youtube_id>_<start:06d>_<end:06d>.mp4 in train/, val/, test/",
+                get="arc data download k400"),
     DatasetSpec("list", "generic list files: 'path num_frames label' / 'path label'", formats.list_index, None, None,
                 "selective", uses_list_file=True),
     DatasetSpec("synthetic", "the built-in synthetic dataset (SSv1 layout)", _index_without_lists(formats.ssv1_index),
