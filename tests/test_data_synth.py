@@ -1,6 +1,7 @@
 """The built-in synthetic dataset: deterministic, order-only classes, real files through the real loaders."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -155,3 +156,19 @@ def test_cli_check_reports_problems(tmp_path):
     assert f"val: missing: {out / '20bn-something-something-v1' / '999'}: not on disk" in r.stdout.splitlines()
     r = runner.invoke(data_cli, ["check", "--dataset", "ssv1", "--data-root", str(tmp_path / "nowhere")])
     assert r.exit_code == 2 and "is not a folder" in r.output
+
+
+@pytest.mark.skipif(len(getattr(os, "sched_getaffinity", lambda _: ())(0)) < 2, reason="needs two CPU cores")
+def test_synthetic_mp4_files_do_not_depend_on_the_number_of_cores(tmp_path):
+    # x264 picks its thread count from the cores it may use, and its output depends on that count: the frames
+    # must be coded on one thread. 128 rows of pixels are enough for x264 to use two.
+    params = dict(TINY, size=(128, 160), layout="diving48")
+    cores = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {min(cores)})
+        one = files_of(write_synthetic(tmp_path / "one", seed=3, **params))
+    finally:
+        os.sched_setaffinity(0, cores)
+    many = files_of(write_synthetic(tmp_path / "many", seed=3, **params))
+    assert sum(k.endswith(".mp4") for k in one) == 15
+    assert one == many
