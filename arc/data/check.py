@@ -9,6 +9,7 @@ whole clip pipeline imports the dataset class.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -96,6 +97,11 @@ def check_media(path, num_segments: int = 8, clips: int = 1) -> Problem | None:
     except Exception as e:     # a check must survive any file: say what went wrong and go on
         return Problem("unreadable", str(path), f"{type(e).__name__}: {e}")
     return None
+
+
+def _ignore_interrupts():
+    """In a worker: leave Ctrl-C to the parent, which stops the pool after the chunks under way."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _check_chunk(paths: list[str], num_segments: int, clips: int) -> list[Problem | None]:
@@ -186,7 +192,7 @@ def check_dataset(name: str, root, *, list_file=None, quick: bool = False, num_s
     decodes the frames the test sampler reads (`num_segments` frames × `clips`, default the dataset's test clips),
     in `workers` processes (0 or 1: this one), calling `progress(split, done, total)` as it goes. Then one sample per
     split goes through the whole clip pipeline (`build_dataset`, test mode)."""
-    executor = ProcessPoolExecutor(workers) if workers > 1 and not quick else None
+    executor = ProcessPoolExecutor(workers, initializer=_ignore_interrupts) if workers > 1 and not quick else None
     try:
         return [check_split(name, root, s, list_file=list_file, quick=quick, num_segments=num_segments, clips=clips,
                             input_size=input_size, executor=executor, workers=max(workers, 1), progress=progress)
