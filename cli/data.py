@@ -4,6 +4,7 @@ synthetic dataset, check that a data root reads as a dataset."""
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import click
@@ -71,6 +72,44 @@ def synth(out, seed, layout, train_per_class, val_per_class, min_frames, max_fra
                f"--data-root {path}")
 
 
+class _Progress:
+    """`progress(split, done, total)` for `check_dataset`: a rich bar with an ETA when stderr is a terminal, else a
+    plain line at the start and end of each split and at most every 10 s between (CI logs stay short)."""
+
+    def __init__(self):
+        self.bar = None
+        self.task = None
+        self.split = None
+        self.start = self.last = 0.0
+
+    def __call__(self, split: str, done: int, total: int):
+        now = time.perf_counter()
+        if split != self.split:
+            self.close()
+            self.split, self.start, self.last = split, now, now
+            if sys.stderr.isatty():
+                from rich import progress as rp
+                from rich.console import Console
+
+                self.bar = rp.Progress(rp.TextColumn("{task.description}"), rp.BarColumn(), rp.MofNCompleteColumn(),
+                                       rp.TimeElapsedColumn(), rp.TextColumn("ETA"), rp.TimeRemainingColumn(),
+                                       console=Console(stderr=True), transient=True)
+                self.bar.start()
+                self.task = self.bar.add_task(f"{split}: decoding", total=total)
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done)
+        elif done in (0, total) or now - self.last >= 10:
+            self.last = now
+            elapsed = now - self.start
+            eta = f", about {elapsed / done * (total - done):.0f} s left" if 0 < done < total else ""
+            click.echo(f"{split}: {done:,}/{total:,} videos decoded, {elapsed:.1f} s{eta}", err=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.stop()
+        self.bar = None
+
+
 @data.command("check")
 @click.option("--dataset", type=click.Choice(list(DATASETS)), required=True, help="Dataset format.")
 @click.option("--data-root", type=click.Path(), default=None,
@@ -78,25 +117,54 @@ def synth(out, seed, layout, train_per_class, val_per_class, min_frames, max_fra
 @click.option("--list-file", default=None,
               help="For --dataset list: the list file; '{split}' is replaced by train/val/test "
                    "(default: DATA_ROOT/<split>.txt).")
-def check(dataset, data_root, list_file):
-    """Read the index of every split, look for the videos on disk, load one sample per split."""
+@click.option("--quick", is_flag=True, help="Only look for every video on disk; decode nothing.")
+@click.option("--frames", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Frames per clip of the test sampler whose frames are decoded (as arc train --frames).")
+@click.option("--clips", type=click.IntRange(min=1), default=None,
+              help="Clips per video of the test sampler [default: the dataset's test clips, Diving48 2, others 1].")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Processes that decode (0 or 1: this one) [default: the CPU cores, at most 8].")
+def check(dataset, data_root, list_file, quick, frames, clips, workers):
+    """Read the index of every split and look for every video on disk; then open every video or frame folder and
+    decode the frames the test sampler reads (not with --quick). Lists each missing, unreadable or short video by
+    path with the reason; exit code 1 when anything is wrong."""
     with library_errors():
         root = resolve_data_root(dataset, data_root, list_file)
-    if not _print_check(dataset, root, list_file):
+    if not _print_check(dataset, root, list_file, quick=quick, frames=frames, clips=clips, workers=workers):
         raise SystemExit(1)
 
 
-def _print_check(dataset: str, data_root, list_file=None) -> bool:
+def _print_check(dataset: str, data_root, list_file=None, *, quick: bool = False, frames: int = 8,
+                 clips: int | None = None, workers: int | None = None) -> bool:
     """Run `arc.data.check.check_dataset`, print its table and problems; False when it found problems."""
-    from arc.data.check import check_dataset
+    from arc.data.check import check_dataset, default_workers
 
-    reports = check_dataset(dataset, data_root, list_file=list_file)
-    rows = [[r.split, r.status, r.videos, r.classes, r.missing, r.sample or "—"] for r in reports]
-    print_table(["split", "status", "videos", "classes", "missing", "first sample"], rows,
+    workers = default_workers() if workers is None else workers
+    progress = _Progress()
+    start = time.perf_counter()
+    try:
+        with library_errors():
+            reports = check_dataset(dataset, data_root, list_file=list_file, quick=quick, num_segments=frames,
+                                    clips=clips, workers=workers, progress=progress)
+    finally:
+        progress.close()
+    seconds = time.perf_counter() - start
+    rows = [[r.split, r.status, r.videos, r.classes, r.missing, r.unreadable, r.short, r.sample or "—"]
+            for r in reports]
+    print_table(["split", "status", "videos", "classes", "missing", "unreadable", "short", "first sample"], rows,
                 title=f"{dataset} at {data_root}")
     for r in reports:
         for p in r.problems:
             click.echo(f"{r.split}: {'absent: ' if r.status == 'absent' else ''}{p}")
+        for item in r.items:
+            click.echo(f"{r.split}: {item.kind}: {item.path}: {item.reason}")
+    videos = sum(r.videos - r.missing for r in reports)
+    if quick:
+        click.echo(f"looked for {sum(r.videos for r in reports):,} videos on disk in {seconds:.1f} s")
+    else:
+        clips = DATASETS[dataset].test_clips if clips is None else clips
+        click.echo(f"decoded the test frames ({frames} a clip, {clips} clip(s)) of {videos:,} videos in "
+                   f"{seconds:.1f} s with {max(workers, 1)} process(es)")
     return not any(r.status == "problems" for r in reports)
 
 

@@ -16,7 +16,7 @@ COMMANDS = {
     "eval": ("cli.evaluate", "eval_cmd", "Evaluate a checkpoint: top-1/5, mean class accuracy, confusion."),
     "predict": ("cli.predict", "predict", "Top-5 classes for one video file or frame folder."),
     "overhead": ("cli.overhead", "overhead", "FLOPs / parameters / memory of ARC: paper formulas vs measured."),
-    "data": ("cli.data", "data", "Dataset tools: write the synthetic dataset, check a data root."),
+    "data": ("cli.data", "data", "Datasets: where they live, download / prepare, check, the synthetic set."),
     "bench": ("cli.bench", "bench", "Benchmarks that print their figures (layer, reference, training)."),
 }
 

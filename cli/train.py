@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from arc.data.registry import DATASETS
+from arc.data.sampling import SAMPLINGS
 from arc.nn.choices import ARU_ACTS, BACKBONES, POOLS
 from arc.runtime import AMP_MODES
 from arc.training.schedule import SCHEDULES
@@ -18,7 +19,10 @@ PRESET = "(default: the dataset's recipe)"
               help="Dataset and its recipe (the paper's Table 1, docs/training.md); 'synthetic' is generated into "
                    "a cache when missing.")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
-              help="Dataset folder as distributed (synthetic: the cache folder).")
+              help="Dataset folder as distributed (default: its folder in the data home, $ARC_DATA_ROOT, see "
+                   "`arc data home`; synthetic: the cache folder).")
+@click.option("--generate", is_flag=True,
+              help="--dataset synthetic: write the synthetic set into a --data-root that does not exist yet.")
 @click.option("--train-list", type=click.Path(dir_okay=False), default=None,
               help="--dataset list: training list ('path num_frames label' or 'path label').")
 @click.option("--val-list", type=click.Path(dir_okay=False), default=None, help="--dataset list: validation list.")
@@ -32,6 +36,9 @@ PRESET = "(default: the dataset's recipe)"
               help="ARC pooling of the backward attention: max (the paper) or mean (the authors' released code).")
 @click.option("--aru-act", type=click.Choice(ARU_ACTS), default="relu", show_default=True,
               help="σ of the ARU: relu (the paper) or leaky_relu, slope 0.01 (the authors' released code).")
+@click.option("--sampling", type=click.Choice(SAMPLINGS), default="tsm", show_default=True,
+              help="Frames of a clip: tsm = TSM's sampler (the authors'; the last N mod T frames are never drawn in "
+                   "training, 2 test clips = TSM's twice_sample), uniform = segments that cover every frame.")
 @click.option("--frames", "num_segments", type=click.IntRange(min=1), default=None,
               help=f"Frames per clip T {PRESET}: 8.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help=f"Epochs {PRESET}.")

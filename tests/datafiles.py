@@ -53,3 +53,28 @@ def write_video(path: Path, n: int, size=(48, 64), fps: int = 10, gop: int | Non
         for packet in stream.encode():
             out.mux(packet)
     return path
+
+
+def write_faststart(path: Path, n: int, size=(48, 64)) -> Path:
+    """An H.264 mp4 of `frame(0) … frame(n-1)` in noise (so the frames, not the index, fill the file) with its index
+    (moov) before the data, as streaming sites serve it: cut short, it still opens."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    noise = np.random.default_rng(0).integers(0, 24, (n, *size, 3), dtype=np.uint8)
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream("libx264", rate=10, options={"crf": "10"})
+        stream.height, stream.width = size
+        stream.pix_fmt = "yuv420p"
+        for k in range(n):
+            image = Image.fromarray(np.asarray(frame(k, size)) + noise[k])
+            for packet in stream.encode(av.VideoFrame.from_image(image)):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def cut(path: Path, fraction: float) -> Path:
+    """Keep the first `fraction` of the file's bytes, as an interrupted download does."""
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * fraction)])
+    return path

@@ -135,7 +135,7 @@ def test_diving48_download_lands_in_the_layout_that_build_dataset_reads(server, 
     for name in ("diving48", "diving48-v1"):
         train = build_dataset(name, root, "train", num_segments=2, input_size=32)
         assert len(train) == 5 and all(r.path.is_file() for r in train.records)
-        clip, label, _ = train[0]
+        clip, label, *_ = train[0]
         assert tuple(clip.shape) == (1, 2, 3, 32, 32) and 0 <= label < 5
     assert len(build_dataset("diving48", root, "val", num_segments=2)) == 5
 

@@ -2,14 +2,15 @@
 
 import warnings
 
+import av
 import numpy as np
 import pytest
 import torch
-from datafiles import frame, index_of, write_frames, write_video
+from datafiles import cut, frame, index_of, write_faststart, write_frames, write_video
 
 from arc.data import BadSample, ClipDataset, MediaError, Record, collate_clips, load_clip
 from arc.data.sampling import sample_indices
-from arc.data.video import FrameFolder, VideoFile, list_frames, open_media
+from arc.data.video import FrameFolder, TruncatedVideo, VideoFile, list_frames, open_media
 
 
 @pytest.mark.parametrize("gop", [None, 1, 5])
@@ -127,3 +128,51 @@ def test_frame_sizes_survive_odd_shapes(tmp_path):
         frame(k, size=(80, 30)).save(folder / f"{k:05d}.png")
     clip = load_clip(folder, num_segments=3, crops=3, input_size=24)
     assert clip.shape == (3, 3, 3, 27, 27)
+
+
+def test_a_good_video_holds_the_frames_its_container_declares(tmp_path):
+    with VideoFile(write_video(tmp_path / "v.mp4", 30)) as v:    # x264 with B-frames: reordered timestamps
+        assert v.declared_frames == v.num_frames == 30
+
+
+def test_a_truncated_faststart_video_is_a_bad_sample_not_a_shorter_video(tmp_path):
+    path = cut(write_faststart(tmp_path / "third.mp4", 30), 1 / 3)
+    with pytest.raises(TruncatedVideo, match="the container declares 30 frames, the file holds 9"):
+        VideoFile(path)
+    item = _dataset([Record(path, 0)], train=True)[0]
+    assert isinstance(item, BadSample) and item.reason.startswith("truncated: ")
+    with pytest.raises(MediaError, match="third.mp4: truncated"):
+        load_clip(path)
+
+
+def test_a_cut_matroska_video_is_found_by_its_duration_tag(tmp_path):
+    path = tmp_path / "v.mkv"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.height, stream.width = 48, 64
+        stream.pix_fmt = "yuv420p"
+        for k in range(40):
+            for packet in stream.encode(av.VideoFrame.from_image(frame(k))):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    with VideoFile(path) as v:
+        assert v.declared_frames is None and v.num_frames == 40       # Matroska declares no frame count
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(TruncatedVideo, match=r"declares 4.00 s of video, the file holds"):
+        VideoFile(path)
+
+
+def test_strict_reading_says_where_decoding_stops(tmp_path):
+    with VideoFile(write_video(tmp_path / "v.mp4", 12)) as v:
+        v.pts.append(v.pts[-1] + (v.pts[-1] - v.pts[-2]))   # a 13th packet that decodes to nothing
+        assert index_of(v.read([12])[0]) == 11               # training: the last decoded frame stands in
+        with pytest.raises(TruncatedVideo, match="decoding stops after frame 12 of 13; frame 13 cannot be decoded"):
+            v.read([3, 12], strict=True)
+
+
+def test_zero_byte_video_is_named_as_empty(tmp_path):
+    (tmp_path / "zero.mp4").write_bytes(b"")
+    with pytest.raises(MediaError, match="zero.mp4: empty file"):
+        VideoFile(tmp_path / "zero.mp4")

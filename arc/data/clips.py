@@ -9,7 +9,7 @@ from torch.utils.data import Dataset
 from arc.data.errors import BadSample, MediaError
 from arc.data.formats import Record
 from arc.data.labels import flip_map as make_flip_map
-from arc.data.sampling import sample_indices
+from arc.data.sampling import SAMPLINGS, sample_indices
 from arc.data.transforms import ClipTransform
 from arc.data.video import open_media
 
@@ -23,6 +23,8 @@ class ClipDataset(Dataset):
     ones in a row a `BadSample` is returned instead. At test time a `BadSample` takes the item's place: it is left
     out of the metrics, not replaced. `collate_clips` drops `BadSample`s and gathers every `bad`.
 
+    `sampling` picks the frames (`arc.data.sampling`): "tsm" (TSM's, the default) or "uniform".
+
     Randomness (training offsets, crop, flip): `dataset[(i, e)]` — sample `i` in epoch `e`, the keys
     `arc.data.loader.ResumableSampler` yields — draws from `numpy.random.default_rng((seed, e, i))` and from
     nothing else, so a sample is the same in any worker process and after a resume; `dataset[i]` is epoch 0."""
@@ -30,11 +32,14 @@ class ClipDataset(Dataset):
     def __init__(self, records: list[Record], classes: list[str], *, name: str, num_segments: int = 8,
                  train: bool = False, clips: int = 1, crops: int = 1, input_size: int = 224,
                  prescale=None, flip_policy: str = "always", flip: bool = True, seed: int = 0, missing=(),
-                 retries: int | None = None):
+                 retries: int | None = None, sampling: str = "tsm"):
         if train and (clips != 1 or crops != 1):
             raise ValueError("training uses one clip and one crop per video (clips=1, crops=1)")
         if num_segments < 1:
             raise ValueError(f"num_segments must be >= 1, got {num_segments}")
+        if sampling not in SAMPLINGS:
+            raise ValueError(f"sampling must be one of {', '.join(SAMPLINGS)}, got {sampling!r}")
+        self.sampling = sampling
         self.records = list(records)
         self.missing = list(missing)      # entries of the index whose video is not on disk (left out)
         self.retries = (10 if train else 0) if retries is None else retries
@@ -75,7 +80,7 @@ class ClipDataset(Dataset):
             rec = self.records[j]
             rng = np.random.default_rng((self.seed, epoch, j))
             try:
-                images = read_clips(rec.path, self.num_segments, self.train, self.clips, rng)
+                images = read_clips(rec.path, self.num_segments, self.train, self.clips, rng, self.sampling)
             except MediaError as e:
                 bad.append(BadSample(str(rec.path), e.reason, j))
                 continue
@@ -89,10 +94,10 @@ class ClipDataset(Dataset):
                 f"T={self.num_segments}, size={self.input_size}, {mode})")
 
 
-def read_clips(path, num_segments: int, train: bool, clips: int, rng) -> list[list]:
+def read_clips(path, num_segments: int, train: bool, clips: int, rng, sampling: str = "tsm") -> list[list]:
     """The frames of each clip of the video at `path` (TSN sampling), as RGB images."""
     with open_media(path) as media:
-        idx = sample_indices(media.num_frames, num_segments, train=train, clips=clips, rng=rng)
+        idx = sample_indices(media.num_frames, num_segments, train=train, clips=clips, rng=rng, sampling=sampling)
         images = media.read(idx.ravel())
     return [images[c * num_segments:(c + 1) * num_segments] for c in range(idx.shape[0])]
 
@@ -113,12 +118,12 @@ def collate_clips(batch):
 
 
 def load_clip(path, *, num_segments: int = 8, clips: int = 1, crops: int = 1, input_size: int = 224,
-              prescale=None) -> torch.Tensor:
+              prescale=None, sampling: str = "tsm") -> torch.Tensor:
     """Test-time views `[V, T, 3, S, S]` of one video file or frame folder (for `arc predict`).
 
     `prescale` as in the dataset table (`None`, shorter side, or `(h, w)`, sizes for input 224).
     Raises `MediaError` (a ValueError) naming the file when it cannot be read."""
-    images = read_clips(path, num_segments, False, clips, None)
+    images = read_clips(path, num_segments, False, clips, None, sampling)
     transform = ClipTransform(input_size=input_size, prescale=prescale, train=False, crops=crops)
     views, _ = transform(images, -1)
     return views

@@ -93,13 +93,14 @@ _DEFAULT = object()
 
 def build_dataset(name: str, root, split: str, *, num_segments: int = 8, train: bool | None = None,
                   clips: int = 1, crops: int = 1, input_size: int = 224, list_file=None, flip: bool = True,
-                  seed: int = 0, prescale=_DEFAULT):
+                  seed: int = 0, prescale=_DEFAULT, sampling: str = "tsm"):
     """The `split` of dataset `name` under `root` as a `ClipDataset`.
 
     `train=None` means `split == "train"` (random sampling, multi-scale crop, flip). For "synthetic" `root` is a
     folder written by `arc.data.synth.write_synthetic`; for "list", `list_file` is the list (default
     `root/<split>.txt`; a `{split}` in it is replaced). The augmentation of sample `i` in epoch `e` is a function
-    of `(seed, e, i)`. Raises `DataFormatError` for missing or malformed files."""
+    of `(seed, e, i)`; `sampling` picks the frames: "tsm" (TSM's, the default) or "uniform" (`arc.data.sampling`).
+    Raises `DataFormatError` for missing or malformed files."""
     from arc.data.clips import ClipDataset
 
     spec = get(name)
@@ -107,4 +108,4 @@ def build_dataset(name: str, root, split: str, *, num_segments: int = 8, train: 
     return ClipDataset(index.records, index.classes, name=name, num_segments=num_segments,
                        train=split == "train" if train is None else train, clips=clips, crops=crops,
                        input_size=input_size, prescale=spec.prescale if prescale is _DEFAULT else prescale,
-                       flip_policy=spec.flip, flip=flip, seed=seed, missing=index.missing)
+                       flip_policy=spec.flip, flip=flip, seed=seed, missing=index.missing, sampling=sampling)

@@ -138,10 +138,13 @@ def _videos(seed: int, split: str, per_class: int, frames: tuple[int, int]):
 
 
 def _write_mp4(path: Path, frames: list[Image.Image], fps: int = 12):
+    """H.264 in mp4, the same bytes on any machine with the same PyAV build: coded on one thread (x264's output
+    depends on its thread count, which it takes from the CPU cores), no muxer version tag (`bitexact`)."""
     import av
 
-    with av.open(str(path), "w") as out:
+    with av.open(str(path), "w", options={"fflags": "+bitexact"}) as out:
         stream = out.add_stream("libx264", rate=fps, options={"crf": "20", "preset": "fast"})
+        stream.codec_context.thread_count = 1
         stream.width, stream.height = frames[0].size
         stream.pix_fmt = "yuv420p"
         for img in frames:

@@ -5,6 +5,9 @@ each requested frame is reached by seeking to the keyframe before it — unless 
 inside that group of pictures — and decoding forward from there. Frames between two requested ones in
 the same group must be decoded (that is how inter-frame codecs work), but they are never converted to
 RGB, and groups that hold no requested frame are skipped entirely.
+
+A video whose file holds fewer frames than its container declares (an mp4 with its index at the front, cut short)
+is refused with `TruncatedVideo` rather than read as a shorter video.
 """
 
 from __future__ import annotations
@@ -25,11 +28,25 @@ _FLOW_PREFIXES = ("flow", "x_", "y_")
 _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
 # what PyAV raises on broken files (FFmpeg errors; bad metadata encodings; truncated streams)
 _AV_ERRORS = (av.FFmpegError, OSError, EOFError, ValueError)
+_DURATION_TAG = re.compile(r"(\d+):(\d\d):(\d\d(?:\.\d*)?)")
+_DURATION_SLACK = 0.5   # seconds a Matroska track may fall short of its DURATION tag (timestamp rounding)
+
+
+class TruncatedVideo(MediaError):
+    """A video with fewer frames than its container declares, or whose frames cannot all be decoded."""
 
 
 def _frame_key(path: Path):
     m = _LAST_NUMBER.search(path.stem)
     return (path.stem[: m.start()] if m else path.stem, int(m.group(1)) if m else -1, path.name)
+
+
+def frame_number(path: Path) -> tuple[str, int] | None:
+    """The numbering of a frame image's name: its stem with the last number replaced by `#`, and that number
+    (`img_00017.jpg` → `("img_#", 17)`); None without a number."""
+    stem = Path(path).stem
+    m = _LAST_NUMBER.search(stem)
+    return (stem[: m.start()] + "#" + stem[m.end():], int(m.group(1))) if m else None
 
 
 def list_frames(folder: Path) -> list[Path]:
@@ -55,8 +72,9 @@ class FrameFolder:
     def num_frames(self) -> int:
         return len(self.files)
 
-    def read(self, indices) -> list[Image.Image]:
-        """RGB images of the frames at `indices` (0-based, repeats allowed), fully decoded."""
+    def read(self, indices, strict: bool = False) -> list[Image.Image]:
+        """RGB images of the frames at `indices` (0-based, repeats allowed), fully decoded (`strict`: as
+        `VideoFile.read`; every image is decoded in full either way)."""
         cache: dict[int, Image.Image] = {}
         for i in sorted(set(int(i) for i in indices)):
             f = self.files[i]
@@ -79,43 +97,69 @@ class FrameFolder:
 
 class VideoFile:
     """A video file read with PyAV; `num_frames` counts the packets of its first video stream, `decoded`
-    the frames decoded so far."""
+    the frames decoded so far, `declared_frames` the count its container declares (None when it declares none,
+    as Matroska / WebM do).
+
+    Raises `TruncatedVideo` when the file holds fewer packets than declared, its last packet is cut short, or — where
+    no frame count is declared — its frames end more than half a second before the track's `DURATION` tag."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.decoded = 0
+        self.declared_frames = None
         if not self.path.is_file():
             raise MediaError(self.path, "video file not found")
+        if self.path.stat().st_size == 0:
+            raise MediaError(self.path, "empty file (0 bytes)")
         try:
             self.container = av.open(str(self.path))
         except _AV_ERRORS as e:
-            raise MediaError(self.path, f"cannot open video: {e}") from None
+            raise MediaError(self.path, f"cannot open video: {_av_message(e)}") from None
         try:
             if not self.container.streams.video:
                 raise MediaError(self.path, "no video stream in the file")
             self.stream = self.container.streams.video[0]
+            self.declared_frames = self.stream.frames or None
             self._index()
         except BaseException:
             self.container.close()
             raise
 
     def _index(self):
-        """Presentation timestamps of all frames (sorted) and of the keyframes, from the packets alone."""
+        """Presentation timestamps of all frames (sorted) and of the keyframes, from the packets alone; the check
+        against the declared frame count (empty packets, which some AVI files use for repeated frames, count)."""
         pts, keys = [], []
+        packets, cut, end = 0, False, None
         try:
             for packet in self.container.demux(self.stream):
-                if packet.size == 0:
-                    continue
                 t = packet.pts if packet.pts is not None else packet.dts
+                if packet.size == 0:
+                    packets += t is not None      # the demuxer's final flush packet has no timestamp
+                    continue
                 if t is None:
                     raise MediaError(self.path, "video packets carry no timestamps")
+                packets += 1
+                cut = packet.is_corrupt          # a read that ended inside the packet's data
+                end = max(end if end is not None else t, t + (packet.duration or 0))
                 pts.append(t)
                 if packet.is_keyframe:
                     keys.append(t)
         except MediaError:
             raise
         except _AV_ERRORS as e:
-            raise MediaError(self.path, f"corrupt video (while demuxing): {e}") from None
+            raise MediaError(self.path, f"corrupt video (while demuxing): {_av_message(e)}") from None
+        if self.declared_frames is not None and packets < self.declared_frames:
+            raise TruncatedVideo(self.path, f"truncated: the container declares {self.declared_frames} frames, "
+                                            f"the file holds {packets}")
+        declared_seconds = _declared_seconds(self.stream)
+        if self.declared_frames is None and declared_seconds is not None and pts:
+            held = float((end - min(pts)) * self.stream.time_base)
+            if held < declared_seconds - _DURATION_SLACK:
+                raise TruncatedVideo(self.path, f"truncated: the container declares {declared_seconds:.2f} s of "
+                                                f"video, the file holds {held:.2f} s")
+        if cut:
+            raise TruncatedVideo(self.path, f"truncated: the data of its last frame ({packets} of "
+                                            f"{self.declared_frames or packets}) is cut short")
         if not pts:
             raise MediaError(self.path, "no video frames in the file")
         self.pts = sorted(pts)
@@ -125,11 +169,12 @@ class VideoFile:
     def num_frames(self) -> int:
         return len(self.pts)
 
-    def read(self, indices) -> list[Image.Image]:
+    def read(self, indices, strict: bool = False) -> list[Image.Image]:
         """RGB images of the frames at `indices` (0-based, repeats allowed).
 
-        For each wanted timestamp the first decoded frame at or after it is taken (the last frame of
-        the video when decoding ends early, as happens when a packet is dropped by the decoder)."""
+        For each wanted timestamp the first decoded frame at or after it is taken. When decoding ends before a
+        wanted frame (the decoder may drop a damaged packet) the last decoded frame stands in for it, or, with
+        `strict`, `TruncatedVideo` says where decoding stopped."""
         wanted = sorted(set(int(i) for i in indices))
         images: dict[int, Image.Image] = {}
         frames = None          # the decoding generator, positioned after `current`
@@ -161,6 +206,10 @@ class VideoFile:
                         exhausted = True
                 if current is None:
                     raise MediaError(self.path, "no frame could be decoded")
+                if not found and strict:
+                    last = bisect.bisect_right(self.pts, current.pts if current.pts is not None else -1)
+                    raise TruncatedVideo(self.path, f"decoding stops after frame {last} of {self.num_frames}; "
+                                                    f"frame {i + 1} cannot be decoded")
                 if current_image is None:
                     current_image = current.to_image()
                 images[i] = current_image
@@ -169,7 +218,7 @@ class VideoFile:
         except MediaError:
             raise
         except _AV_ERRORS as e:
-            raise MediaError(self.path, f"corrupt video (while decoding): {e}") from None
+            raise MediaError(self.path, f"corrupt video (while decoding): {_av_message(e)}") from None
         return [images[int(i)] for i in indices]
 
     def close(self):
@@ -180,6 +229,18 @@ class VideoFile:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _av_message(e: Exception) -> str:
+    """An FFmpeg error's own words, without the errno and the file name PyAV adds (the caller names the file)."""
+    return getattr(e, "strerror", None) or str(e)
+
+
+def _declared_seconds(stream) -> float | None:
+    """A video track's own duration where the container declares no frame count: the `DURATION` tag FFmpeg's
+    Matroska / WebM muxer writes (`HH:MM:SS.fraction`); None without one."""
+    m = _DURATION_TAG.fullmatch(str(stream.metadata.get("DURATION", "")).strip())
+    return int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3]) if m else None
 
 
 def open_media(path) -> FrameFolder | VideoFile:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from arc.data.registry import DATASETS
+from arc.data.sampling import SAMPLINGS
 from arc.nn.choices import ARU_ACTS, BACKBONES, POOLS, parse_stages
 from arc.runtime import AMP_MODES
 from arc.training import recipes
@@ -51,6 +52,7 @@ class TrainConfig:
     shift: bool = True                    # False = TSN (no temporal shift)
     pool: str = "max"
     aru_act: str = "relu"
+    sampling: str = "tsm"                 # frames of a clip: TSM's sampler, or "uniform" (covers every frame)
     # the recipe (None = the dataset's)
     num_segments: int | None = _recipe("--frames")
     epochs: int | None = _recipe()
@@ -71,7 +73,8 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     # how and where (may change on resume)
-    data_root: str | None = _runtime(None)   # folder as distributed; synthetic: cache folder
+    data_root: str | None = _runtime(None)   # folder as distributed (None: its folder in the data home)
+    generate: bool = _runtime(False)         # synthetic: write the set into a --data-root that does not exist
     workers: int | None = _runtime(None)     # None = sized to the machine (arc.runtime.device.default_workers)
     threads: int | None = _runtime(None)     # torch CPU threads per process; None = torch's default
     out: str | None = _runtime(None)         # None = runs/<dataset>-<backbone>-<arch>
@@ -172,6 +175,7 @@ class TrainConfig:
         check(isinstance(self.n, int) and self.n >= 1, "n", "expected an integer >= 1 (1 = TSM)")
         check(self.pool in POOLS, "pool", f"expected one of {', '.join(POOLS)}")
         check(self.aru_act in ARU_ACTS, "aru_act", f"expected one of {', '.join(ARU_ACTS)}")
+        check(self.sampling in SAMPLINGS, "sampling", f"expected one of {', '.join(SAMPLINGS)}")
         check(self.num_segments >= 1, "num_segments", "must be >= 1")
         check(self.input_size >= 16, "input_size", "must be >= 16")
         check(0 <= self.dropout < 1, "dropout", "must be in [0, 1)")

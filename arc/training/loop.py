@@ -205,7 +205,7 @@ def open_data(config: TrainConfig, ctx, rt: Runtime, report: Reporter) -> Data:
 
 def _data_root(config: TrainConfig) -> Path:
     try:
-        return resolve_data_root(config.dataset, config.data_root, config.train_list)
+        return resolve_data_root(config.dataset, config.data_root, config.train_list, generate=config.generate)
     except (OSError, ValueError) as e:
         raise ConfigError(str(e)) from None
 
@@ -215,7 +215,8 @@ def _open_split(config: TrainConfig, split: str, root: Path):
     try:
         return build_dataset(config.dataset, root, split, num_segments=config.num_segments, train=train,
                              clips=1 if train else config.test_clips, input_size=config.input_size,
-                             seed=config.seed, list_file=config.train_list if train else config.val_list)
+                             seed=config.seed, list_file=config.train_list if train else config.val_list,
+                             sampling=config.sampling)
     except (OSError, ValueError) as e:
         raise ConfigError(f"cannot open the {split} split of {config.dataset} at {root}: {e}") from None
 
