@@ -114,9 +114,12 @@ class _Progress:
 @click.option("--dataset", type=click.Choice(list(DATASETS)), required=True, help="Dataset format.")
 @click.option("--data-root", type=click.Path(), default=None,
               help="The dataset folder as distributed (default: its folder in the data home, see `arc data home`).")
-@click.option("--list-file", default=None,
-              help="For --dataset list: the list file; '{split}' is replaced by train/val/test "
-                   "(default: DATA_ROOT/<split>.txt).")
+@click.option("--train-list", type=click.Path(dir_okay=False), default=None,
+              help="--dataset list: the training list, as arc train takes it (default: DATA_ROOT/train.txt).")
+@click.option("--val-list", type=click.Path(dir_okay=False), default=None,
+              help="--dataset list: the validation list (default: DATA_ROOT/val.txt).")
+@click.option("--test-list", type=click.Path(dir_okay=False), default=None,
+              help="--dataset list: the test list (default: DATA_ROOT/test.txt).")
 @click.option("--quick", is_flag=True, help="Only look for every video on disk; decode nothing.")
 @click.option("--frames", type=click.IntRange(min=1), default=8, show_default=True,
               help="Frames per clip of the test sampler whose frames are decoded (as arc train --frames).")
@@ -124,13 +127,14 @@ class _Progress:
               help="Clips per video of the test sampler [default: the dataset's test clips, Diving48 2, others 1].")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
               help="Processes that decode (0 or 1: this one) [default: the CPU cores, at most 8].")
-def check(dataset, data_root, list_file, quick, frames, clips, workers):
+def check(dataset, data_root, train_list, val_list, test_list, quick, frames, clips, workers):
     """Read the index of every split and look for every video on disk; then open every video or frame folder and
     decode the frames the test sampler reads (not with --quick). Lists each missing, unreadable or short video by
     path with the reason; exit code 1 when anything is wrong."""
+    lists = {k: v for k, v in (("train", train_list), ("val", val_list), ("test", test_list)) if v}
     with library_errors():
-        root = resolve_data_root(dataset, data_root, list_file)
-    if not _print_check(dataset, root, list_file, quick=quick, frames=frames, clips=clips, workers=workers):
+        root = resolve_data_root(dataset, data_root, train_list)
+    if not _print_check(dataset, root, lists or None, quick=quick, frames=frames, clips=clips, workers=workers):
         raise SystemExit(1)
 
 

@@ -186,7 +186,8 @@ def check_split(name: str, root, split: str, *, list_file=None, quick: bool = Fa
 def check_dataset(name: str, root, *, list_file=None, quick: bool = False, num_segments: int = 8,
                   clips: int | None = None, input_size: int = 224, workers: int = 1,
                   progress: Callable[[str, int, int], None] | None = None) -> list[SplitReport]:
-    """One `SplitReport` per split ("train", "val", "test").
+    """One `SplitReport` per split ("train", "val", "test"). `list_file` (dataset "list"): one list for every
+    split (a `{split}` in it is replaced), or a dict split → list; default `root/<split>.txt`.
 
     Reads each index and looks for every video on disk; unless `quick`, opens every video or frame folder and
     decodes the frames the test sampler reads (`num_segments` frames × `clips`, default the dataset's test clips),
@@ -194,7 +195,8 @@ def check_dataset(name: str, root, *, list_file=None, quick: bool = False, num_s
     split goes through the whole clip pipeline (`build_dataset`, test mode)."""
     executor = ProcessPoolExecutor(workers, initializer=_ignore_interrupts) if workers > 1 and not quick else None
     try:
-        return [check_split(name, root, s, list_file=list_file, quick=quick, num_segments=num_segments, clips=clips,
+        return [check_split(name, root, s, list_file=list_file.get(s) if isinstance(list_file, dict) else list_file,
+                            quick=quick, num_segments=num_segments, clips=clips,
                             input_size=input_size, executor=executor, workers=max(workers, 1), progress=progress)
                 for s in SPLITS]
     finally:
