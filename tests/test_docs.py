@@ -6,6 +6,7 @@ import shlex
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from cli.main import COMMANDS, cli
@@ -56,3 +57,11 @@ def test_every_arc_command_shown_in_the_docs_exists_with_its_options(command, re
 def _subcommands(command: str) -> set[str]:
     group = cli.get_command(None, command)
     return set(getattr(group, "commands", {}))
+
+
+def test_the_readme_python_block_runs_as_written():
+    block = code_blocks(ROOT / "README.md", "python")[0]
+    scope: dict = {}
+    exec(compile(block, "README.md", "exec"), scope)
+    assert tuple(scope["logits"].shape) == (1, 174)
+    assert tuple(scope["layer"](torch.rand(8, 256, 14, 14)).shape) == (8, 256, 14, 14)
