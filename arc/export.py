@@ -76,14 +76,17 @@ def export(checkpoint: str | Path, out: str | Path | None = None, *, format: str
     example = torch.randn(2, frames, 3, size, size, generator=torch.Generator().manual_seed(0))
     tmp = out.with_name(out.name + ".tmp")
     start = time.perf_counter()
-    with quiet(), torch.no_grad():
-        if format == "torchscript":
-            traced = torch.jit.trace(model, example, check_trace=False)
-            torch.jit.save(traced, str(tmp), _extra_files={"classes.txt": "".join(f"{c}\n" for c in classes),
-                                                           "arc.json": json.dumps(meta)})
-        else:
-            _to_onnx(model, example, tmp, opset, meta)
-    os.replace(tmp, out)
+    try:
+        with quiet(), torch.no_grad():
+            if format == "torchscript":
+                traced = torch.jit.trace(model, example, check_trace=False)
+                torch.jit.save(traced, str(tmp), _extra_files={"classes.txt": "".join(f"{c}\n" for c in classes),
+                                                               "arc.json": json.dumps(meta)})
+            else:
+                _to_onnx(model, example, tmp, opset, meta)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     seconds = time.perf_counter() - start
     names = out.with_name(out.name + ".classes.txt")
     names.write_text("".join(f"{c}\n" for c in classes))
@@ -97,8 +100,11 @@ def _to_onnx(model, example: torch.Tensor, path: Path, opset: int, meta: dict) -
     checked by onnx."""
     import onnx
 
-    torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=opset, input_names=["clips"],
-                      output_names=["logits"], dynamic_axes={"clips": {0: "batch"}, "logits": {0: "batch"}})
+    try:
+        torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=opset, input_names=["clips"],
+                          output_names=["logits"], dynamic_axes={"clips": {0: "batch"}, "logits": {0: "batch"}})
+    except Exception as e:   # the exporter's own words, e.g. an operator that an old opset lacks
+        raise ExportError(f"--opset {opset}: torch.onnx.export failed: {str(e).strip().splitlines()[0]}") from None
     graph = onnx.load(str(path))
     classes = graph.graph.output[0].type.tensor_type.shape.dim[1]   # the trace's `view(B, T, -1)` leaves it symbolic
     classes.dim_value = len(meta["classes"])

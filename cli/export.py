@@ -16,7 +16,7 @@ from cli.errors import OneLineError, library_errors
 @click.option("--out", type=click.Path(), default=None,
               help="The file to write (default beside the checkpoint: best-t8.onnx, best-t8.torchscript.pt); the "
                    "class names go to OUT.classes.txt.")
-@click.option("--opset", type=click.IntRange(min=9), default=17, show_default=True, help="ONNX opset version.")
+@click.option("--opset", type=click.IntRange(min=11), default=17, show_default=True, help="ONNX opset version (11+).")
 @click.option("--no-check", is_flag=True,
               help="Skip running the written file against the PyTorch model (max abs difference on a random clip).")
 def export(checkpoint, format_, frames, out, opset, no_check):
