@@ -1,9 +1,12 @@
-"""After training: evaluate a checkpoint on a split of its dataset (top-1, top-5, mean class accuracy, the
-confusion matrix and per-class accuracy on disk), and predict the classes of single videos.
+"""After training: evaluate a checkpoint on a split of its dataset, and predict the classes of videos.
 
-    result = evaluate("runs/d48/best.pt", clips=2)   # {"top1": …, "top5": …, "mean_class_acc": …, …}
-    predict("dive.mp4", "runs/d48/best.pt")          # [(class name, probability), …], best first
+    result = evaluate("runs/d48/best.pt", clips=2)            # {"top1": …, "top5": …, "mean_class_acc": …, …}
+    evaluate("runs/ssv1/best.pt", split="test", frames=16)    # no labels: per-video scores and a submission file
+    predict("dive.mp4", "runs/d48/best.pt")                   # [(class name, probability), …], best first
 
+Evaluation writes, into `out_dir`, the per-video scores of every split (`arc.submission`) and, where the split has
+labels, the confusion matrix and per-class accuracy. The folder is checked writable before any work; a file that
+cannot be written afterwards does not lose the metrics (it is listed in `failed`).
 Scoring itself (views averaged as probabilities, the metrics) is `arc.scoring`, shared with validation in training.
 """
 
@@ -11,42 +14,56 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from arc import submission
 from arc.data.home import resolve_data_root
 from arc.runtime.device import Runtime
-from arc.runtime.distributed import Context
-from arc.scoring import score, view_probs
+from arc.scoring import Scores, view_probs
 from arc.training import checkpoint as ckpt
+from arc.training.outdir import check_writable
 
 JSON_KEYS = ("num_classes", "top1", "top5", "mean_class_acc", "clips", "crops", "videos")
+METRICS = ("top1", "top5", "mean_class_acc")
+SPLITS = ("val", "test", "train")
 
 
-def evaluate(checkpoint: str | Path, *, data_root: str | None = None, split: str = "val", clips: int | None = None,
-             crops: int = 1, batch_size: int = 4, workers: int = 0, device: str | None = None, amp: str = "none",
-             out_dir: str | Path | None = None, log=None) -> dict:
-    """Evaluate `checkpoint` on its dataset's `split`; write `confusion.npy` and `per_class.csv` to `out_dir`
-    (default: beside the checkpoint, prefixed with its name). Returns the `--json` dict plus the file paths."""
+def evaluate(checkpoint: str | Path, *, data_root: str | None = None, split: str = "val", frames: int | None = None,
+             clips: int | None = None, crops: int = 1, batch_size: int = 4, workers: int = 0,
+             device: str | None = None, amp: str = "auto", out_dir: str | Path | None = None, log=None) -> dict:
+    """Score every video of `split` with `clips × crops` views of `frames` frames (default: the checkpoint's);
+    write the files to `out_dir` (default: beside the checkpoint), named `<checkpoint stem>-<split>-…`.
+
+    Returns the `--json` keys (accuracies None when the split has no labels) plus `frames`, `split`, `bad`
+    (unreadable videos, left out), `files` (name → path written) and `failed` (path → why it was not written)."""
     from arc.data.clips import collate_clips
     from arc.data.loader import make_loader
     from arc.data.registry import build_dataset
 
+    if split not in SPLITS:
+        raise ValueError(f"--split {split!r}: expected one of {', '.join(SPLITS)}")
     if crops not in (1, 3):
-        raise ValueError(f"crops must be 1 or 3, got {crops}")
+        raise ValueError(f"--crops must be 1 or 3, got {crops}")
+    for name, value in (("--frames", frames), ("--clips", clips)):
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
     checkpoint = Path(checkpoint)
     rt = Runtime.create(device, amp=amp)
     model, state = ckpt.load_model(checkpoint, rt.device)
+    out_dir = check_writable(checkpoint.parent if out_dir is None else out_dir)
     cfg, classes = state["config"], state["classes"]
+    frames = cfg["num_segments"] if frames is None else frames
     clips = cfg.get("test_clips", 1) if clips is None else clips
-    if clips < 1:
-        raise ValueError(f"clips must be >= 1, got {clips}")
+    model.set_num_segments(frames)
+    rt.prepare(model)
     root = resolve_data_root(cfg["dataset"], data_root or cfg.get("data_root"), cfg.get("train_list"))
-    dataset = build_dataset(cfg["dataset"], root, split, num_segments=cfg["num_segments"], train=False,
-                            clips=clips, crops=crops, input_size=cfg["input_size"],
-                            list_file=cfg.get("val_list") if split == "val" else cfg.get("train_list"))
+    dataset = build_dataset(cfg["dataset"], root, split, num_segments=frames, train=False, clips=clips, crops=crops,
+                            input_size=cfg["input_size"], list_file=_list_file(cfg, split),
+                            sampling=cfg.get("sampling", "tsm"))
     if list(dataset.classes) != list(classes):
         raise ValueError(f"the classes of {cfg['dataset']} at {root} differ from the {len(classes)} "
                          f"classes {checkpoint} was trained on")
@@ -57,16 +74,72 @@ def evaluate(checkpoint: str | Path, *, data_root: str | None = None, split: str
         if log is not None:
             log(f"warning: skipped unreadable sample {b.path} ({b.reason})")
 
-    s = score(model, loader, len(classes), Context(device=rt.device), amp=rt.amp, on_bad=warn)
-    out_dir = checkpoint.parent if out_dir is None else Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"{checkpoint.stem}-{split}"
-    confusion_path, csv_path = out_dir / f"{stem}-confusion.npy", out_dir / f"{stem}-per_class.csv"
-    np.save(confusion_path, s.confusion)
-    write_per_class(csv_path, s.confusion, classes)
-    return {"num_classes": len(classes), "top1": s.top1, "top5": s.top5,
-            "mean_class_acc": s.mean_class_acc, "clips": clips, "crops": crops, "videos": s.videos,
-            "bad": [str(b.path) for b in s.bad], "confusion": str(confusion_path), "per_class": str(csv_path)}
+    index, probs, bad = collect(model, loader, rt, on_bad=warn)
+    labels = dataset.labels[index]
+    ids = [submission.video_id(dataset.records[i].path, root if cfg["dataset"] == "list" else None) for i in index]
+    predicted = torch.from_numpy(probs).topk(1, dim=1).indices[:, 0].numpy() if len(index) else index
+    labelled = len(labels) > 0 and bool((labels >= 0).all())
+    s = scores_from_probs(probs, labels, len(classes), bad) if labelled else None
+    result = {"num_classes": len(classes), **{k: None if s is None else getattr(s, k) for k in METRICS},
+              "clips": clips, "crops": crops, "videos": len(index),
+              "frames": frames, "split": split, "bad": [str(b.path) for b in bad], "files": {}, "failed": {}}
+    prefix = out_dir / f"{checkpoint.stem}-{split}"
+    writers = {"scores": (f"{prefix}-scores.npz", lambda p: submission.write_scores(p, ids, probs, labels, classes)),
+               "predictions": (f"{prefix}-predictions.csv",
+                               lambda p: submission.write_predictions(p, ids, probs, labels, predicted, classes)),
+               "submission": (f"{prefix}-submission.csv",
+                              lambda p: submission.write_submission(p, ids, predicted, classes))}
+    if s is not None:
+        writers["confusion"] = (f"{prefix}-confusion.npy", lambda p: np.save(p, s.confusion))
+        writers["per_class"] = (f"{prefix}-per_class.csv", lambda p: write_per_class(p, s.confusion, classes))
+    for name, (path, write) in writers.items():
+        try:
+            write(Path(path))
+            result["files"][name] = path
+        except OSError as e:
+            result["failed"][path] = e.strerror or str(e)
+    return result
+
+
+def _list_file(cfg: dict, split: str) -> str | None:
+    """The list a generic-list dataset reads `split` from: the run's own list, or a `{split}` template."""
+    own = {"train": cfg.get("train_list"), "val": cfg.get("val_list")}.get(split)
+    if own:
+        return own
+    return next((f for f in (cfg.get("val_list"), cfg.get("train_list")) if f and "{split}" in f), None)
+
+
+@torch.no_grad()
+def collect(model, loader, rt: Runtime, on_bad=None) -> tuple[np.ndarray, np.ndarray, list]:
+    """Run `model` (eval mode) over `loader`: (dataset indices `[N]`, class probabilities averaged over the views of
+    each video `[N, C]` float32, unreadable samples), in dataset order. Results stay on the device until the end."""
+    model.eval()
+    indices, probs, bad = [], [], []
+    for clips, _, index, bad_now in loader:
+        for b in bad_now:
+            bad.append(b)
+            if on_bad is not None:
+                on_bad(b)
+        if index.numel():
+            p, _ = view_probs(model, clips.to(rt.device, non_blocking=True), rt.amp)
+            probs.append(p.float())
+            indices.append(index)
+    if not indices:
+        return np.zeros(0, np.int64), np.zeros((0, 0), np.float32), bad
+    index = torch.cat(indices).numpy()
+    order = np.argsort(index, kind="stable")
+    return index[order], torch.cat(probs).cpu().numpy()[order], bad
+
+
+def scores_from_probs(probs: np.ndarray, labels: np.ndarray, num_classes: int, bad=()) -> Scores:
+    """The sums `arc.scoring.Scores` keeps, from per-video probabilities `[N, C]` and labels `[N]` (all known)."""
+    p, y = torch.from_numpy(probs), torch.from_numpy(labels)
+    top = p.topk(min(5, num_classes), dim=1).indices
+    confusion = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(confusion, (labels, top[:, 0].numpy()), 1)
+    loss = -p.gather(1, y[:, None]).clamp_min(1e-12).log().sum()
+    return Scores(float(loss), int((top[:, 0] == y).sum()), int((top == y[:, None]).any(1).sum()), len(labels),
+                  confusion, list(bad))
 
 
 def write_per_class(path: Path, confusion: np.ndarray, classes) -> None:
@@ -79,26 +152,57 @@ def write_per_class(path: Path, confusion: np.ndarray, classes) -> None:
             w.writerow([i, name, videos, correct, f"{correct / videos:.6f}" if videos else ""])
 
 
-def predict(path: str | Path, checkpoint: str | Path, *, topk: int = 5, clips: int | None = None, crops: int = 1,
-            device: str | None = None) -> list[tuple[str, float]]:
-    """The `topk` (class name, probability) pairs for one video file or frame folder, best first."""
+def predict_many(paths, checkpoint: str | Path, *, topk: int = 5, frames: int | None = None,
+                 clips: int | None = None, crops: int = 1, device: str | None = None, amp: str = "auto",
+                 on_error=None) -> Iterator[tuple[Path, list[tuple[str, float]]]]:
+    """For each video file or frame folder in `paths`: `(path, the topk (class name, probability) pairs, best
+    first)`, the model loaded once. An unreadable video raises `MediaError`, or, with `on_error(path, error)`,
+    is reported there and skipped."""
     from arc.data.clips import load_clip
+    from arc.data.errors import MediaError
     from arc.data.registry import DATASETS
 
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such video file or frame folder")
-    rt = Runtime.create(device, amp="none")
+    paths = [Path(p) for p in paths]
+    for path in paths:
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such video file or frame folder")
+    if crops not in (1, 3):
+        raise ValueError(f"--crops must be 1 or 3, got {crops}")
+    rt = Runtime.create(device, amp=amp)
     model, state = ckpt.load_model(checkpoint, rt.device)
     cfg, classes = state["config"], state["classes"]
-    clip = load_clip(path, num_segments=cfg["num_segments"], clips=cfg.get("test_clips", 1) if clips is None else clips,
-                     crops=crops, input_size=cfg["input_size"], prescale=DATASETS[cfg["dataset"]].prescale)
-    with torch.no_grad():
-        probs, _ = view_probs(model, clip[None].to(rt.device))
-    p, i = probs[0].topk(min(topk, len(classes)))
-    return [(classes[j], float(q)) for q, j in zip(p.tolist(), i.tolist(), strict=True)]
+    frames = cfg["num_segments"] if frames is None else frames
+    if frames < 1:
+        raise ValueError(f"--frames must be >= 1, got {frames}")
+    model.set_num_segments(frames)
+    rt.prepare(model)
+    clips = cfg.get("test_clips", 1) if clips is None else clips
+    for path in paths:
+        try:
+            clip = load_clip(path, num_segments=frames, clips=clips, crops=crops, input_size=cfg["input_size"],
+                             prescale=DATASETS[cfg["dataset"]].prescale, sampling=cfg.get("sampling", "tsm"))
+        except MediaError as e:
+            if on_error is None:
+                raise
+            on_error(path, e)
+            continue
+        with torch.no_grad():
+            probs, _ = view_probs(model, clip[None].to(rt.device), rt.amp)
+        p, i = probs[0].float().topk(min(topk, len(classes)))
+        yield path, [(classes[j], float(q)) for q, j in zip(p.tolist(), i.tolist(), strict=True)]
+
+
+def predict(path: str | Path, checkpoint: str | Path, *, topk: int = 5, **options) -> list[tuple[str, float]]:
+    """The `topk` (class name, probability) pairs for one video file or frame folder, best first (options as
+    `predict_many`)."""
+    return next(predict_many([path], checkpoint, topk=topk, **options))[1]
 
 
 def to_json(result: dict) -> str:
-    """The machine-readable summary: exactly the `arc eval --json` keys."""
+    """The machine-readable summary: exactly the `arc eval --json` keys (accuracies null without labels)."""
     return json.dumps({k: result[k] for k in JSON_KEYS})
+
+
+def prediction_json(path, ranked: list[tuple[str, float]]) -> str:
+    """One `arc predict --json` line: `{"video", "classes", "probs"}`, best first."""
+    return json.dumps({"video": str(path), "classes": [c for c, _ in ranked], "probs": [p for _, p in ranked]})

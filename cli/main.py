@@ -13,8 +13,9 @@ from cli.errors import is_main_process, one_line
 # command name -> (module, attribute, one-line help)
 COMMANDS = {
     "train": ("cli.train", "train", "Train ARC-TSM / TSM on a dataset (the paper's recipe by default)."),
-    "eval": ("cli.evaluate", "eval_cmd", "Evaluate a checkpoint: top-1/5, mean class accuracy, confusion."),
-    "predict": ("cli.predict", "predict", "Top-5 classes for one video file or frame folder."),
+    "eval": ("cli.evaluate", "eval_cmd", "Evaluate a checkpoint: top-1/5, mean class accuracy, scores, submission."),
+    "predict": ("cli.predict", "predict", "Top-5 classes of video files or frame folders (--json: one line each)."),
+    "export": ("cli.export", "export", "Write a checkpoint's model as ONNX or TorchScript, to run without arc."),
     "overhead": ("cli.overhead", "overhead", "FLOPs / parameters / memory of ARC: paper formulas vs measured."),
     "data": ("cli.data", "data", "Datasets: where they live, download / prepare, check, the synthetic set."),
     "bench": ("cli.bench", "bench", "Benchmarks that print their figures (layer, reference, training)."),

@@ -80,3 +80,38 @@ def test_train_help_lists_the_options_of_the_issue():
                    "--amp", "--channels-last", "--compile", "--max-bad-fraction", "--input-size", "--no-shift"):
         assert option in listed, option
     assert "[ssv1|diving48|diving48-v1|k400|list|synthetic]" in result.output
+
+
+def bad_checkpoints(tmp_path):
+    """(name, path, what the message must say): arc's own checkpoint without its 'config', a text file, a folder,
+    an empty file."""
+    from arc.nn.models import build_model
+    from arc.training import checkpoint as ckpt
+
+    model = build_model("r18", 3, num_segments=2, n=1, stages="none")
+    no_config = ckpt.save({"model": model.state_dict(), "model_config": model.config, "classes": ["a", "b", "c"],
+                           "epoch": 1}, tmp_path / "no-config.pt")
+    text = tmp_path / "notes.pt"
+    text.write_text("lr 0.01, 50 epochs\n")
+    folder = tmp_path / "run"
+    folder.mkdir()
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    return [("no config", no_config, "has no 'config'"), ("text", text, "not a PyTorch checkpoint"),
+            ("folder", folder, "folder"), ("empty", empty, "empty")]
+
+
+def test_bad_checkpoint_files_give_one_line_naming_file_and_expectation_in_every_command(tmp_path):
+    video = tmp_path / "frames"
+    video.mkdir()
+    for name, path, says in bad_checkpoints(tmp_path):
+        for args in (["eval", "--checkpoint", path], ["predict", video, "--checkpoint", path],
+                     ["export", "--checkpoint", path, "--out", tmp_path / "m.onnx"], ["train", "--resume", path]):
+            result, errors = run(*args)
+            where = f"{name}: arc {args[0]}"
+            assert result.exit_code == 2, f"{where}: {result.output}"
+            assert len(result.output.splitlines()) == 1 and len(errors) == 1, f"{where}: {result.output}"
+            assert str(path) in errors[0] and "Traceback" not in result.output, f"{where}: {result.output}"
+            if args[0] != "train" or name != "folder":    # train's --resume is a click file option: click says it
+                assert says in errors[0], f"{where}: {errors[0]}"
+                assert "arbitrary code" not in errors[0]

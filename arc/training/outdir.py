@@ -11,10 +11,13 @@ import os
 import shutil
 from pathlib import Path
 
+from arc.data.home import check_writable as writable_folder
+
 RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "config.json")
 RUN_DIRS = ("tb",)
-RUN_GLOBS = ("best-*-confusion.npy", "best-*-per_class.csv", "best-*-confusion.png", "last-*-confusion.npy",
-             "last-*-per_class.csv", "last-*-confusion.png")
+RUN_GLOBS = tuple(f"{ckpt}-*-{kind}" for ckpt in ("best", "last")
+                  for kind in ("confusion.npy", "confusion.png", "per_class.csv", "scores.npz", "predictions.csv",
+                               "submission.csv"))
 
 
 class OutputError(ValueError):
@@ -26,13 +29,12 @@ def holds_run(out: Path) -> bool:
 
 
 def check_writable(folder: Path, option: str = "--out") -> Path:
-    """Create `folder` if needed and prove it writable by writing a file; `OutputError` naming it otherwise."""
+    """Create `folder` if needed once it is proven writable (`arc.data.home.check_writable`); `OutputError` naming
+    the option and the folder otherwise."""
     folder = Path(folder).expanduser()
     try:
+        writable_folder(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".arc-write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
     except OSError as e:
         raise OutputError(f"{option} {folder}: cannot write there ({e.strerror or e})") from None
     return folder
