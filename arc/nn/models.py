@@ -105,7 +105,8 @@ def build_model(
 
     ARC (with `n` parts, zero-initialised) replaces every K>1 conv with its BN (+ReLU) in the `stages`
     (paper names `res2`..`res5`); `n=1` or `stages=()` gives plain TSM, `shift=False` plain TSN. The shift
-    sits in every block, except every second block of a stage with 23 or more blocks (as TSM does).
+    sits in every block; when `layer3` has 23 or more blocks (ResNet-101) only every second block of every stage
+    shifts, as TSM's `make_temporal_shift` does (`n_round = 2` for the whole network).
     `pretrained`: None, `"imagenet"` (torchvision's weights, from the local cache), a path, or a state dict
     of a torchvision ResNet or of a TSM / ARC-TSM model of this backbone (`arc.nn.weights`).
     """
@@ -122,9 +123,9 @@ def build_model(
                   dropout=dropout, pool=pool, aru_act=aru_act, shift=shift)
     arc = dict(n=n, pool=pool, aru_act=aru_act) if n > 1 else None
     resnet = getattr(torchvision.models, BACKBONES[backbone][0])(weights=None)
+    every = 2 if len(resnet.layer3) >= 23 else 1  # TSM's n_round: decided by layer3, applied to all four stages
     for paper_name, layer_name in STAGES.items():
         stage = getattr(resnet, layer_name)
-        every = 2 if len(stage) >= 23 else 1
         blocks = [
             ShiftBlock(block, num_segments, shift=shift and i % every == 0,
                        arc=arc if paper_name in stages else None)
