@@ -31,8 +31,12 @@ class LoadReport:
 
     def __str__(self) -> str:
         lines = [f"loaded {self.source}"]
-        if self.new:
-            lines.append(f"  new (ARU, zero-initialised): {len(self.new)} tensors, e.g. {self.new[0]}")
+        aru = [k for k in self.new if not k.startswith("motion.")]
+        motion = [k for k in self.new if k.startswith("motion.")]
+        if aru:
+            lines.append(f"  new (ARU, zero-initialised): {len(aru)} tensors, e.g. {aru[0]}")
+        if motion:
+            lines.append(f"  new (the MotionSqueeze module, its own initialisation): {len(motion)} tensors")
         lines += [f"  skipped: {s}" for s in self.skipped]
         return "\n".join(lines)
 
@@ -168,9 +172,10 @@ def load_pretrained(model: VideoResNet, pretrained, download: bool = True) -> Lo
     layers by `from_authors_arc`, then every key by `canonical_key`).
 
     The classifier is loaded when its shape matches and skipped with a message otherwise. Only ARU
-    parameters (`embed`, `fuse`, `attend`) may be missing from the source: they keep their zero init, so
-    an ARC model loaded from a TSM model computes exactly what that model computes. Anything else that
-    does not fit — an unknown key, a missing one, a shape mismatch — raises `PretrainedError`.
+    parameters (`embed`, `fuse`, `attend`) and an MS module (`motion.*`) may be missing from the source: they
+    keep their init (ARU: zero), so an ARC model loaded from a TSM model computes exactly what that model
+    computes. Anything else that does not fit — an unknown key, a missing one, a shape mismatch, two keys for
+    one parameter — raises `PretrainedError`.
     """
     backbone = model.config["backbone"]
     if isinstance(pretrained, str) and pretrained == "imagenet":
@@ -206,7 +211,7 @@ def load_pretrained(model: VideoResNet, pretrained, download: bool = True) -> Lo
         if name is not None:
             sources[name] = key
     missing = [k for k in target if k not in loaded and not k.startswith("fc.")]
-    report.new = [k for k in missing if k.rsplit(".", 1)[-1] in ARU_NAMES]
+    report.new = [k for k in missing if k.rsplit(".", 1)[-1] in ARU_NAMES or k.startswith("motion.")]
     missing = [k for k in missing if k not in report.new and not k.endswith("num_batches_tracked")]
     problems = []
     if unexpected:
