@@ -7,6 +7,7 @@ from arc._lazy import exports
 _PUBLIC = {
     "ARCConv2d": "arc.nn.layer", "TemporalShift": "arc.nn.shift", "temporal_shift": "arc.nn.shift",
     "VideoResNet": "arc.nn.models", "build_model": "arc.nn.models", "MotionSqueeze": "arc.nn.motion",
+    "arcify": "arc.nn.arcify", "ArcifyReport": "arc.nn.arcify", "ArcifyError": "arc.nn.arcify",
     "LoadReport": "arc.nn.weights", "PretrainedError": "arc.nn.weights", "load_pretrained": "arc.nn.weights",
 }
 __all__ = list(_PUBLIC)
