@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from arc.data.registry import DATASETS
-from arc.nn.choices import ARU_ACTS, BACKBONES, POOLS
+from arc.nn.choices import ARU_ACTS, BACKBONES, MOTIONS, POOLS
 from arc.runtime import AMP_MODES
 from arc.training.schedule import SCHEDULES
 
@@ -31,6 +31,8 @@ PRESET = "(default: the dataset's recipe)"
               help="ARC pooling of the backward attention: max (the paper) or mean (the authors' released code).")
 @click.option("--aru-act", type=click.Choice(ARU_ACTS), default="relu", show_default=True,
               help="σ of the ARU: relu (the paper) or leaky_relu, slope 0.01 (the authors' released code).")
+@click.option("--motion", type=click.Choice(MOTIONS), default="none", show_default=True,
+              help="ms: the MotionSqueeze module after res3 (MSNet; ARC-MSN, or plain MSN with --n 1).")
 @click.option("--frames", "num_segments", type=click.IntRange(min=1), default=None,
               help=f"Frames per clip T {PRESET}: 8.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help=f"Epochs {PRESET}.")

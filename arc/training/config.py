@@ -52,6 +52,7 @@ class TrainConfig:
     shift: bool = True                    # False = TSN (no temporal shift)
     pool: str = "max"
     aru_act: str = "relu"
+    motion: str = "none"                  # "ms": MotionSqueeze after res3 (MSN; ARC-MSN with n > 1)
     # the recipe (None = the dataset's)
     num_segments: int | None = _recipe("--frames")
     epochs: int | None = _recipe()
@@ -153,7 +154,8 @@ class TrainConfig:
     def model_kwargs(self, num_classes: int) -> dict:
         """The `build_model` arguments of this (resolved) configuration."""
         return dict(backbone=self.backbone, num_classes=num_classes, num_segments=self.num_segments, n=self.n,
-                    stages=self.stages, dropout=self.dropout, pool=self.pool, aru_act=self.aru_act, shift=self.shift)
+                    stages=self.stages, dropout=self.dropout, pool=self.pool, aru_act=self.aru_act, shift=self.shift,
+                    motion=self.motion)
 
     def to_dict(self) -> dict:
         """Plain values (tuples as lists): OUT/config.json and the checkpoints' `config`."""
