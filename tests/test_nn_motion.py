@@ -119,3 +119,26 @@ def test_msn_models_place_the_module_after_res3_and_load_backbone_weights():
         build_model("r18", 5, motion="flow")
     with torch.device("meta"):
         assert build_model("r50", 5, motion="ms").motion.channels == 512
+
+
+def test_overhead_shows_msn_and_arc_msn_beside_table7_and_the_params_gap(monkeypatch):
+    from click.testing import CliRunner
+
+    from arc import overhead as oh
+    from cli.main import cli
+
+    report = oh.motion_report("r18")
+    assert report["module"]["params"] == 20_985 == report["msn"]["params"] - report["tsm"]["params"]
+    assert report["module"]["correlation_flops"] == 15 * 15 * 64 * 28 * 28 * 7
+    assert report["module"]["flops"] > report["module"]["correlation_flops"]
+    assert report["paper"] == {"msn": {"top1": 46.2, "gflops": 15, "mparams": 11.6},
+                               "arc_msn": {"top1": 49.5, "gflops": 18, "mparams": 14.5}}
+    assert round(report["msn"]["params"] / 1e6, 2) == 11.29 and report["arc_msn"]["flops"] > report["msn"]["flops"]
+    monkeypatch.setattr(oh, "motion_report", lambda *args: report)  # the table prints this report
+    out = CliRunner().invoke(cli, ["overhead", "--model", "r18", "--motion", "ms"]).output
+    rows = {line.split("  ")[0]: line for line in out.splitlines()}
+    assert f"{report['msn']['flops'] / 1e9:.3f}" in rows["MSN"] and "46.2" in rows["MSN"]
+    assert "49.5" in rows["ARC-MSN (n=4)"] and "14.5" in rows["ARC-MSN (n=4)"]
+    assert "20,985 parameters" in out and "The paper's 11.6 M does not follow from the module" in out
+    stray = CliRunner().invoke(cli, ["overhead", "--motion", "ms"])
+    assert stray.exit_code == 2 and "--motion: valid only with --model" in stray.output
