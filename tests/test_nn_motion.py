@@ -1,12 +1,15 @@
 """The MotionSqueeze module (MSNet; docs/models.md, "Other hosts"): correlation, displacement, layout, size, and
 the MSN / ARC-MSN models built on it."""
 
+import re
+
 import pytest
 import torch
 from torch import nn
 
 from arc import MotionSqueeze, build_model
 from arc.nn.motion import correlation, l2_normalise, soft_argmax_flow
+from arc.nn.weights import PretrainedError
 
 
 def _direct_correlation(f1, f2, radius):
@@ -142,3 +145,26 @@ def test_overhead_shows_msn_and_arc_msn_beside_table7_and_the_params_gap(monkeyp
     assert "20,985 parameters" in out and "The paper's 11.6 M does not follow from the module" in out
     stray = CliRunner().invoke(cli, ["overhead", "--motion", "ms"])
     assert stray.exit_code == 2 and "--motion: valid only with --model" in stray.output
+
+
+def test_msnet_checkpoint_loads_into_msn_exactly():
+    torch.manual_seed(0)
+    msn = build_model("r18", 5, num_segments=4, n=1, motion="ms")
+    with torch.no_grad():
+        for p in msn.parameters():
+            p.normal_()
+    state = {}  # MSNet's naming: TSN wrapper, chnl_reduction, flow_refinement.convK, a Conv1d classifier
+    for key, value in msn.state_dict().items():
+        key = key.replace("motion.reduce.", "chnl_reduction.")
+        key = re.sub(r"motion\.transform\.(\d)\.", lambda m: f"flow_refinement.conv{int(m[1]) + 1}.", key)
+        if key.startswith("fc."):
+            state["module.new_fc." + key[3:]] = value[..., None] if key == "fc.weight" else value
+        else:
+            state["module.base_model." + key] = value
+    state |= {f"module.base_model.bn2.{k}": v for k, v in nn.BatchNorm2d(128).state_dict().items()}  # never used
+    again = build_model("r18", 5, num_segments=4, n=1, motion="ms", pretrained=state)
+    assert again.load_report.new == [] and any("bn2" in s for s in again.load_report.skipped)
+    for key, value in msn.state_dict().items():
+        assert torch.equal(again.state_dict()[key], value), key
+    with pytest.raises(PretrainedError, match="build the model with motion='ms'"):
+        build_model("r18", 5, n=1, pretrained=state)

@@ -120,6 +120,34 @@ def from_authors_arc(state: dict) -> dict:
     return out
 
 
+# -- MSNet (arunos728/MotionSqueeze, resnet_TSM.py) -------------------------------------------------------------
+# Its MS module is `chnl_reduction` (= our `motion.reduce`, same indices) and `flow_refinement.conv1..4` (= our
+# `motion.transform.0..3`); its classifier is a Conv1d (`fc1` or TSN's `new_fc`, weight [classes, D, 1]); its root
+# holds a BatchNorm `bn2` that its forward never calls.
+
+_MSNET_BLOCKS = re.compile(r"(^|\.)flow_refinement\.conv(\d)\.")
+
+
+def from_msnet(state: dict) -> tuple[dict, list[str]]:
+    """`state` with MSNet's names rewritten to `build_model(..., motion="ms")`'s, and the notes of what was
+    dropped; a state dict without MSNet's MS module is returned unchanged."""
+    if not any("chnl_reduction." in k or "flow_refinement." in k for k in state):
+        return state, []
+    out, notes = {}, []
+    for key, value in state.items():
+        bare = re.sub(r"^(module\.)?(base_model\.)?", "", key)
+        if bare.startswith("bn2."):
+            notes.append(f"{key}: MSNet's unused root BatchNorm, dropped")
+            continue
+        key = key.replace("chnl_reduction.", "motion.reduce.")
+        key = _MSNET_BLOCKS.sub(lambda m: f"{m[1]}motion.transform.{int(m[2]) - 1}.", key)
+        key = re.sub(r"(^|\.)fc1\.", r"\1fc.", key)
+        if re.search(r"(^|\.)(new_)?fc\.weight$", key) and value.dim() == 3 and value.shape[-1] == 1:
+            value = value[..., 0]  # Conv1d(D, classes, 1) -> Linear(D, classes)
+        out[key] = value
+    return out, notes
+
+
 def imagenet_weights(backbone: str):
     """torchvision's ImageNet weights entry (`IMAGENET1K_V1`) for `backbone`: its `url`, `get_state_dict`."""
     return getattr(torchvision.models, BACKBONES[backbone][1]).IMAGENET1K_V1
@@ -169,7 +197,7 @@ def read_torch_file(path) -> dict:
 
 def load_pretrained(model: VideoResNet, pretrained, download: bool = True) -> LoadReport:
     """Load `pretrained` ("imagenet", a path, or a state dict) into `model`, mapping names (the ARC authors'
-    layers by `from_authors_arc`, then every key by `canonical_key`).
+    layers by `from_authors_arc`, MSNet's module by `from_msnet`, then every key by `canonical_key`).
 
     The classifier is loaded when its shape matches and skipped with a message otherwise. Only ARU
     parameters (`embed`, `fuse`, `attend`) and an MS module (`motion.*`) may be missing from the source: they
@@ -192,10 +220,10 @@ def load_pretrained(model: VideoResNet, pretrained, download: bool = True) -> Lo
     else:
         raise PretrainedError(f"pretrained must be 'imagenet', a path or a state dict, got {type(pretrained).__name__}")
 
-    state = from_authors_arc(state)
+    state, dropped = from_msnet(from_authors_arc(state))
     target = model.state_dict()
     by_canonical = {canonical_key(k): k for k in target}
-    report, loaded, unexpected, mismatched, sources = LoadReport(source), {}, [], [], {}
+    report, loaded, unexpected, mismatched, sources = LoadReport(source, skipped=dropped), {}, [], [], {}
     for key, value in state.items():
         name = by_canonical.get(canonical_key(key))
         if name in sources:
@@ -215,7 +243,9 @@ def load_pretrained(model: VideoResNet, pretrained, download: bool = True) -> Lo
     missing = [k for k in missing if k not in report.new and not k.endswith("num_batches_tracked")]
     problems = []
     if unexpected:
-        problems.append(f"{len(unexpected)} unexpected key(s), e.g. {unexpected[:3]}")
+        hint = " (a MotionSqueeze module: build the model with motion='ms')" \
+            if any("motion." in k for k in unexpected) and model.motion is None else ""
+        problems.append(f"{len(unexpected)} unexpected key(s), e.g. {unexpected[:3]}{hint}")
     if mismatched:
         problems.append(f"{len(mismatched)} shape mismatch(es), e.g. {mismatched[:3]}")
     if missing:
