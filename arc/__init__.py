@@ -15,6 +15,8 @@ _PUBLIC = {
     "TemporalShift": "arc.nn.shift",
     "temporal_shift": "arc.nn.shift",
     "build_model": "arc.nn.models",
+    "MotionSqueeze": "arc.nn.motion",
+    "arcify": "arc.nn.arcify",
     "load_pretrained": "arc.nn.weights",
     "TrainConfig": "arc.training.config",
     "train": "arc.training.loop",

@@ -227,3 +227,54 @@ def model_report(
             clip = torch.empty(1, frames, 3, size, size)
         out[name] = {"flops": measure_multiply_adds(model, clip), "params": measure_params(model)}
     return out
+
+
+# -- another host: MotionSqueeze (MSN, ARC-MSN; paper appendix B, Table 7) ------------------------------------
+
+# SSv1, 8 frames, one clip at 224×224: top-1 %, GFLOPs (multiply-adds), parameters (M), as printed in Table 7.
+PAPER_TABLE7 = {
+    "r18": {"msn": {"top1": 46.2, "gflops": 15, "mparams": 11.6},
+            "arc_msn": {"top1": 49.5, "gflops": 18, "mparams": 14.5}},
+    "r50": {"msn": {"top1": 51.5, "gflops": 34, "mparams": 24.6},
+            "arc_msn": {"top1": 53.0, "gflops": 38, "mparams": 27.3}},
+}
+
+
+def correlation_multiply_adds(frames: int, size: int = 224, channels: int = 64, window: int = 15) -> int:
+    """Multiply-adds of the MS module's correlation on one clip: `window²·channels·H·W·(T−1)` at res3 (`size/8`)."""
+    side = -(-size // 8)  # res3 of a torchvision ResNet: stride 8 (ceil for odd sizes)
+    return window * window * channels * side * side * (frames - 1)
+
+
+def motion_report(
+    backbone: str, frames: int = 8, num_classes: int = 174, stages=("res3", "res4", "res5"),
+    n: int = 4, size: int = 224, device: str | torch.device = "meta",
+) -> dict:
+    """Multiply-adds (one clip, forward) and parameters of TSM, MSN (TSM + MotionSqueeze after res3) and ARC-MSN,
+    of the MS module alone, and the paper's Table 7 row (None for a backbone it does not report):
+    `{"tsm", "msn", "arc_msn": {"flops", "params"}, "module": {"flops", "params", "correlation_flops"}, "paper"}`.
+
+    The correlation is counted as its 15×15 window (`correlation_multiply_adds`), not as what the all-pairs
+    path executes (`(HW)²·C` per pair, more at 28×28): FlopCounterMode does not see the loop over shifts, which
+    is what is measured here, so the window's count is added."""
+    from arc.nn.motion import MotionSqueeze
+
+    stages = check_model_args(backbone, frames, num_classes, stages, n)
+    if frames < 2:
+        raise ValueError(f"frames must be >= 2 with the MotionSqueeze module (it pairs frame t with t+1), got {frames}")
+    out = {}
+    for name, steps, motion in (("tsm", 1, "none"), ("msn", 1, "ms"), ("arc_msn", n, "ms")):
+        with torch.device(device):
+            model = build_model(backbone, num_classes, num_segments=frames, n=steps, stages=stages, motion=motion)
+            clip = torch.empty(1, frames, 3, size, size)
+        extra = 0
+        for m in model.modules():
+            if isinstance(m, MotionSqueeze):
+                m.method = "shifts"
+                extra = correlation_multiply_adds(frames, size, m.reduced)
+        out[name] = {"flops": measure_multiply_adds(model.eval(), clip) + extra, "params": measure_params(model)}
+    out["module"] = {"flops": out["msn"]["flops"] - out["tsm"]["flops"],
+                     "params": out["msn"]["params"] - out["tsm"]["params"],
+                     "correlation_flops": correlation_multiply_adds(frames, size)}
+    out["paper"] = PAPER_TABLE7.get(backbone)
+    return out

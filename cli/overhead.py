@@ -7,11 +7,12 @@ import json
 import click
 from click.core import ParameterSource
 
+from arc.nn.choices import MOTIONS
 from cli.errors import OneLineError
 from cli.table import print_table
 
 LAYER_OPTIONS = ("C", "H", "W", "T", "K", "cin", "cout", "stride", "pool")
-MODEL_OPTIONS = ("frames", "num_classes", "stages")
+MODEL_OPTIONS = ("frames", "num_classes", "stages", "motion")
 
 
 def _given(ctx: click.Context, names) -> list[str]:
@@ -26,6 +27,8 @@ def _given(ctx: click.Context, names) -> list[str]:
 @click.option("--num-classes", type=int, default=174, show_default=True, help="[model] Classifier outputs.")
 @click.option("--stages", default="res3,res4,res5", show_default=True,
               help="[model] Stages with ARC, comma-separated paper names res2..res5, or 'none'.")
+@click.option("--motion", type=click.Choice(MOTIONS), default="none", show_default=True,
+              help="[model] ms: MSN and ARC-MSN (MotionSqueeze after res3) beside the paper's Table 7.")
 @click.option("--n", "n", type=int, default=4, show_default=True, help="Recursive steps of ARC (n=1: plain conv).")
 @click.option("--C", "C", type=int, default=256, show_default=True, help="[layer] Channels, input = output.")
 @click.option("--H", "H", type=int, default=14, show_default=True, help="[layer] Input height, pixels.")
@@ -38,11 +41,12 @@ def _given(ctx: click.Context, names) -> list[str]:
 @click.option("--pool", default="max", show_default=True, help="[layer] ARC pooling: max (paper) or mean.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.pass_context
-def overhead(ctx, model, frames, num_classes, stages, n, C, H, W, T, K, cin, cout, stride, pool, as_json):
+def overhead(ctx, model, frames, num_classes, stages, motion, n, C, H, W, T, K, cin, cout, stride, pool, as_json):
     """Multiply-adds and parameters (and, for one layer, training memory) of ARC: formulas vs measured.
 
     One layer (default): `arc overhead --C 256 --H 14 --n 4`. Whole model at 224×224:
-    `arc overhead --model r18 --frames 8 --num-classes 174`. FLOPs are multiply-adds of one clip (N = 1),
+    `arc overhead --model r18 --frames 8 --num-classes 174`; with `--motion ms`, MSN and ARC-MSN beside the
+    paper's Table 7. FLOPs are multiply-adds of one clip (N = 1),
     forward; memory is the elements autograd keeps for backward (see docs/overhead.md).
     """
     from arc import overhead as oh
@@ -54,11 +58,13 @@ def overhead(ctx, model, frames, num_classes, stages, n, C, H, W, T, K, cin, cou
                                "--model (a model takes --frames, --num-classes, --stages, --n)")
         try:
             stages = oh.check_model_args(model, frames, num_classes, stages, n)
-            report = oh.model_report(model, frames, num_classes, stages, n)
+            report = (oh.motion_report if motion == "ms" else oh.model_report)(model, frames, num_classes, stages, n)
         except ValueError as e:
             raise OneLineError(f"arc overhead --model: {e}") from None
         if as_json:
             click.echo(json.dumps(report))
+        elif motion == "ms":
+            _print_motion(report, model, frames, num_classes, stages, n)
         else:
             _print_model(report, model, frames, num_classes, stages, n)
         return
@@ -127,4 +133,32 @@ def _print_model(report: dict, backbone, frames, num_classes, stages, n) -> None
         ],
         title=f"{backbone}, {frames} frames at 224×224, {num_classes} classes, ARC in "
               f"{','.join(stages) or 'no stage'} with n={n}; one clip, forward",
+    )
+
+
+def _print_motion(report: dict, backbone, frames, num_classes, stages, n) -> None:
+    paper, module = report["paper"] or {}, report["module"]
+    rows = [["TSM", report["tsm"]["flops"] / 1e9, report["tsm"]["params"] / 1e6, None, None, None]]
+    for label, key in (("MSN", "msn"), (f"ARC-MSN (n={n})", "arc_msn")):
+        printed = [str(paper[key][k]) for k in ("top1", "gflops", "mparams")] if key in paper else [None] * 3
+        rows.append([label, report[key]["flops"] / 1e9, report[key]["params"] / 1e6, *printed])
+    rows.append(["MS module alone", module["flops"] / 1e9, module["params"] / 1e6, None, None, None])
+    print_table(
+        ["", "multiply-adds (G)", "parameters (M)", "paper: SSv1 top-1 %", "paper: GFLOPs", "paper: params (M)"],
+        rows,
+        title=f"{backbone}, {frames} frames at 224×224, {num_classes} classes, ARC in "
+              f"{','.join(stages) or 'no stage'}; one clip, forward; beside the paper's Table 7 (SSv1, 8 frames)",
+    )
+    click.echo(f"The MS module: {module['params']:,} parameters, {module['flops'] / 1e9:.3f} G multiply-adds, of "
+               f"which {module['correlation_flops'] / 1e9:.3f} G the 15×15 correlation (counted as its window).")
+    if "msn" not in paper:
+        click.echo(f"The paper's Table 7 has no {backbone} row (it reports r18 and r50).")
+        return
+    tsm, msn = report["tsm"]["params"] / 1e6, report["msn"]["params"] / 1e6
+    arc_added = (report["arc_msn"]["params"] - report["msn"]["params"]) / 1e6
+    click.echo(
+        f"Parameters: MSN = TSM {tsm:.2f} M + the MS module {module['params'] / 1e6:.3f} M = {msn:.2f} M. The paper's "
+        f"{paper['msn']['mparams']} M does not follow from the module ({paper['msn']['mparams'] - msn:+.2f} M "
+        f"unaccounted for); ARC adds {arc_added:.2f} M here, "
+        f"{paper['arc_msn']['mparams'] - paper['msn']['mparams']:.1f} M in the paper."
     )

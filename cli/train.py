@@ -6,7 +6,7 @@ import click
 
 from arc.data.registry import DATASETS
 from arc.data.sampling import SAMPLINGS
-from arc.nn.choices import ARU_ACTS, BACKBONES, POOLS
+from arc.nn.choices import ARU_ACTS, BACKBONES, MOTIONS, POOLS
 from arc.runtime import AMP_MODES
 from arc.training.schedule import SCHEDULES
 from cli.errors import OneLineError, is_main_process, one_line
@@ -39,6 +39,8 @@ PRESET = "(default: the dataset's recipe)"
 @click.option("--sampling", type=click.Choice(SAMPLINGS), default="tsm", show_default=True,
               help="Frames of a clip: tsm = TSM's sampler (the authors'; the last N mod T frames are never drawn in "
                    "training, 2 test clips = TSM's twice_sample), uniform = segments that cover every frame.")
+@click.option("--motion", type=click.Choice(MOTIONS), default="none", show_default=True,
+              help="ms: the MotionSqueeze module after res3 (MSNet; ARC-MSN, or plain MSN with --n 1).")
 @click.option("--frames", "num_segments", type=click.IntRange(min=1), default=None,
               help=f"Frames per clip T {PRESET}: 8.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help=f"Epochs {PRESET}.")

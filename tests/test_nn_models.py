@@ -3,6 +3,7 @@
 
 import pytest
 import torch
+import torchvision
 from torch import nn
 
 from arc import ARCConv2d, TemporalShift, build_model
@@ -27,24 +28,93 @@ def test_arc_replaces_k3_convs_of_chosen_stages_only():
     assert arc_layers(build_model("r18", 10, stages=())) == set()
 
 
-def test_shift_in_every_block_but_every_second_of_long_stages():
-    shifted = lambda model, layer: [isinstance(b.shift, TemporalShift) for b in getattr(model, layer)]
-    r101 = build_model("r101", 10, n=1)
-    assert shifted(r101, "layer3") == [i % 2 == 0 for i in range(23)]
-    assert all(shifted(r101, "layer2")) and all(shifted(r101, "layer4"))
-    assert not any(shifted(build_model("r18", 10, shift=False), "layer1"))
+def test_shift_in_every_block_but_every_second_of_every_stage_in_r101():
+    shifted = lambda model: {f"{layer}.{i}" for layer in ("layer1", "layer2", "layer3", "layer4")
+                             for i, b in enumerate(getattr(model, layer)) if isinstance(b.shift, TemporalShift)}
+    with torch.device("meta"):  # placement only: no weights needed
+        r101, r50 = build_model("r101", 10, n=1), build_model("r50", 10, n=1)
+    # TSM's make_temporal_shift: layer3 has 23 blocks, so n_round = 2 in all four stages
+    expected = {"layer1.0", "layer1.2", "layer2.0", "layer2.2", "layer4.0", "layer4.2"}
+    expected |= {f"layer3.{i}" for i in range(0, 23, 2)}
+    assert shifted(r101) == expected
+    assert {"layer1.1", "layer2.1", "layer2.3", "layer4.1"}.isdisjoint(shifted(r101))
+    assert shifted(r50) == {f"layer{s}.{i}" for s, blocks in enumerate((3, 4, 6, 3), 1) for i in range(blocks)}
+    assert not shifted(build_model("r18", 10, shift=False))
+
+
+# -- an independent oracle: TSM as its paper and repository define it, written from the formulas ----------------
+
+
+class _TSMShiftWrapper(nn.Module):
+    """TSM's residual shift as TSM wraps it (`conv1` becomes `conv1.net`): shift the input, then run `net`."""
+
+    def __init__(self, net, num_segments, fold_div=8):
+        super().__init__()
+        self.net, self.num_segments, self.fold_div = net, num_segments, fold_div
+
+    def forward(self, x):
+        nt, c, h, w = x.shape
+        clips = x.view(nt // self.num_segments, self.num_segments, c, h, w)
+        fold = c // self.fold_div
+        pad = torch.zeros_like(clips[:, :1, :fold])
+        ahead = torch.cat([clips[:, 1:, :fold], pad], dim=1)  # frame t takes t+1
+        behind = torch.cat([pad, clips[:, :-1, fold:2 * fold]], dim=1)  # frame t takes t-1
+        return self.net(torch.cat([ahead, behind, clips[:, :, 2 * fold:]], dim=2).view(nt, c, h, w))
+
+
+class _TSMNet(nn.Module):
+    """TSM's TSN wrapper: `base_model` (ResNet, `fc` replaced by dropout), `new_fc`, average over segments."""
+
+    def __init__(self, backbone, num_classes, num_segments):
+        super().__init__()
+        base = getattr(torchvision.models, {"r18": "resnet18", "r50": "resnet50", "r101": "resnet101"}[backbone])()
+        n_round = 2 if len(base.layer3) >= 23 else 1  # make_temporal_shift, place="blockres"
+        for stage in (base.layer1, base.layer2, base.layer3, base.layer4):
+            for i, block in enumerate(stage):
+                if i % n_round == 0:
+                    block.conv1 = _TSMShiftWrapper(block.conv1, num_segments)
+        self.new_fc = nn.Linear(base.fc.in_features, num_classes)
+        base.fc = nn.Dropout(0.5)
+        self.base_model = base
+
+    def forward(self, clips):
+        B, T = clips.shape[:2]
+        return self.new_fc(self.base_model(clips.flatten(0, 1))).view(B, T, -1).mean(dim=1)
+
+
+def _randomise_bn(model):
+    with torch.no_grad():  # non-trivial BN statistics and affine parameters
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 2)
+
+
+@pytest.mark.parametrize("backbone", ["r18", "r50", "r101"])
+def test_tsm_model_from_tsm_named_weights_computes_what_tsm_computes(backbone):
+    torch.manual_seed(0)
+    tsm = _TSMNet(backbone, 5, num_segments=4)
+    _randomise_bn(tsm)
+    state = {"module." + k: v for k, v in tsm.state_dict().items()}  # DDP-saved, as TSM's checkpoints are
+    assert any(k.endswith("conv1.net.weight") for k in state) and "module.new_fc.weight" in state
+    model = build_model(backbone, 5, num_segments=4, n=1, pretrained=state)
+    x = torch.rand(1, 4, 3, 32, 32)
+    for train in (False, True):
+        tsm.train(train)
+        model.train(train)
+        torch.manual_seed(1)
+        expected = tsm(x)
+        torch.manual_seed(1)
+        torch.testing.assert_close(model(x), expected, rtol=1e-5, atol=1e-5, msg=f"{backbone}, train={train}")
 
 
 @pytest.mark.parametrize("backbone", ["r18", "r50"])
 def test_arc_model_at_init_equals_tsm_model(backbone):
     torch.manual_seed(0)
     tsm = build_model(backbone, 7, num_segments=4, n=1)
-    with torch.no_grad():  # non-trivial BN statistics and affine parameters
-        for m in tsm.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.2)
-                m.running_var.uniform_(0.5, 2)
+    _randomise_bn(tsm)
     model = build_model(backbone, 7, num_segments=4, n=4, pretrained=tsm.state_dict())
     assert model.load_report.new and all(k.rsplit(".", 1)[1] in ("embed", "fuse", "attend")
                                          for k in model.load_report.new)

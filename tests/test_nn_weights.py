@@ -3,12 +3,15 @@
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 import torchvision
+from torch import nn
 
-from arc import build_model
-from arc.nn.weights import PretrainedError, imagenet_weights, load_pretrained
+from arc import ARCConv2d, TemporalShift, build_model
+from arc.nn.weights import PretrainedError, from_authors_arc, imagenet_weights, load_pretrained
 
 
 def test_torchvision_resnet_state_dict_loads_and_skips_classifier():
@@ -54,8 +57,148 @@ def test_mismatching_weights_fail_loudly(tmp_path):
     with pytest.raises(PretrainedError, match="no such file"):
         build_model("r18", 6, pretrained=str(tmp_path / "nope.pt"))
     (tmp_path / "junk.pt").write_text("not a checkpoint")
-    with pytest.raises(PretrainedError, match="junk.pt"):
+    with pytest.raises(PretrainedError, match="junk.pt: not a torch file") as error:
         build_model("r18", 6, pretrained=str(tmp_path / "junk.pt"))
+    assert "\n" not in str(error.value) and "Please file an issue" not in str(error.value)
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(PretrainedError, match="empty.pt: not a torch file"):
+        build_model("r18", 6, pretrained=str(tmp_path / "empty.pt"))
+
+
+def test_torch_file_holding_other_objects_says_what_and_how_to_trust_it(tmp_path):
+    path = tmp_path / "tsm.pth.tar"
+    torch.save({"state_dict": build_model("r18", 6, n=1).state_dict(), "best_prec1": np.float64(41.8)}, path)
+    with pytest.raises(PretrainedError, match="holds a numpy.* object.*weights_only=False") as error:
+        build_model("r18", 6, n=1, pretrained=str(path))
+    assert "\n" not in str(error.value)
+
+
+def test_two_source_keys_for_one_parameter_fail_loudly():
+    state = build_model("r18", 6, n=1).state_dict()
+    state["module.base_model.layer1.0.conv1.net.weight"] = state["layer1.0.conv1.weight"]
+    with pytest.raises(PretrainedError, match="both map to layer1.0.conv1.weight"):
+        build_model("r18", 6, n=1, pretrained=state)
+
+
+# -- the ARC authors' checkpoints (0HaNC/ARC-ActionRecog, archs/ARC.py, their TSM fork's wrappers) ----------------
+
+
+def _authors_naming(model):
+    """`model`'s state dict as the authors' code names it: TSN wrapper (`module.base_model.`, `new_fc`), TSM's
+    shift wrapper on a shifted block's `conv1` (`.net`), and each ARC layer as per-part `layer.<i>.block.{0,1}`
+    conv and BN plus `channel_interacter.Weight_mat{1,0,_attend}` (maps side by side, as 1x1 conv weights)."""
+    arc_layers = {name: m for name, m in model.named_modules() if isinstance(m, ARCConv2d)}
+    shifted = {name.rsplit(".", 1)[0] for name, m in model.named_modules() if isinstance(m, TemporalShift)}
+    out = {}
+
+    def wrapped(name):  # layer2.0.conv1 -> module.base_model.layer2.0.conv1.net when the block shifts
+        block, leaf = name.rsplit(".", 1)
+        return f"module.base_model.{name}" + (".net" if leaf == "conv1" and block in shifted else "")
+
+    for name, layer in arc_layers.items():
+        c = layer.out_channels // layer.n
+        for i in range(layer.n):
+            part = slice(i * c, (i + 1) * c)
+            out[f"{wrapped(name)}.layer.{i}.block.0.weight"] = layer.weight[part].detach().clone()
+            for stat in ("weight", "bias", "running_mean", "running_var"):
+                out[f"{wrapped(name)}.layer.{i}.block.1.{stat}"] = getattr(layer.norm, stat)[part].detach().clone()
+            out[f"{wrapped(name)}.layer.{i}.block.1.num_batches_tracked"] = layer.norm.num_batches_tracked.clone()
+        side_by_side = lambda maps: torch.cat(list(maps), dim=1)[:, :, None, None].detach().clone()
+        out[f"{wrapped(name)}.channel_interacter.Weight_mat1"] = layer.embed[:, :, None, None].detach().clone()
+        out[f"{wrapped(name)}.channel_interacter.Weight_mat0"] = side_by_side(layer.fuse)
+        out[f"{wrapped(name)}.channel_interacter.Weight_mat_attend"] = side_by_side(layer.attend)
+    for key, value in model.state_dict().items():
+        owner, leaf = key.rsplit(".", 1)
+        if any(key.startswith(name + ".") for name in arc_layers):
+            continue
+        if key.startswith("fc."):
+            out[f"module.new_fc.{leaf}"] = value.clone()
+        elif owner.endswith("conv1") and owner.rsplit(".", 1)[0] in shifted:
+            out[f"{wrapped(owner)}.{leaf}"] = value.clone()
+        else:
+            out[f"module.base_model.{key}"] = value.clone()
+    return out
+
+
+def test_authors_arc_checkpoint_loads_and_recovers_the_model_exactly():
+    torch.manual_seed(0)
+    kwargs = dict(num_segments=4, n=4, pool="mean", aru_act="leaky_relu")  # their released variant
+    model = build_model("r18", 6, **kwargs)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_()
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.normal_()
+                m.running_var.uniform_(0.5, 2)
+                m.num_batches_tracked.fill_(7)
+    state = _authors_naming(model)
+    assert "module.base_model.layer3.1.conv1.net.channel_interacter.Weight_mat_attend" in state
+    assert "module.base_model.layer3.1.conv2.layer.3.block.1.running_var" in state
+    again = build_model("r18", 6, pretrained=state, **kwargs)
+    assert again.load_report.new == [] and again.load_report.skipped == []
+    expected = model.state_dict()
+    for key, value in again.state_dict().items():
+        assert torch.equal(value, expected[key]), key
+
+
+def _authors_layer(state, x, n, T, stride):
+    """The authors' ARC layer, variant PWI2_STPool_CAttendByAdd_outReLU_leaky11, written from their formulas and
+    reading only their parameter names: per part a conv→BN(eval)→ReLU; before part i the interacter takes the
+    parts so far (resized to the input's size), keeps running sums of Weight_mat_attend on their temporal-mean +
+    spatial-mean and of Weight_mat0 on them, and returns act(act(x + Weight_mat1 x + attend) + fuse)."""
+    act = lambda t: F.leaky_relu(t, 0.01)
+
+    def part(i, z):
+        bn = lambda name: state[f"layer.{i}.block.1.{name}"]
+        y = F.conv2d(z, state[f"layer.{i}.block.0.weight"], stride=stride, padding=1)
+        return F.relu(F.batch_norm(y, bn("running_mean"), bn("running_var"), bn("weight"), bn("bias"), False))
+
+    w_embed, w_fuse, w_attend = (state[f"channel_interacter.Weight_mat{k}"] for k in ("1", "0", "_attend"))
+    out = part(0, x)
+    embedded, attended, fused, start = F.conv2d(x, w_embed), 0, 0, 0
+    for i in range(1, n):
+        sofar = F.interpolate(out, size=x.shape[-2:], mode="nearest")
+        stop = sofar.shape[1]
+        newest = sofar[:, start:stop]
+        clips = newest.view(-1, T, *newest.shape[1:])
+        pooled = (clips.mean(1, keepdim=True) + clips.mean((-1, -2), keepdim=True)).view(newest.shape)
+        attended = attended + F.conv2d(pooled, w_attend[:, start:stop])
+        fused = fused + F.conv2d(newest, w_fuse[:, start:stop])
+        out = torch.cat([out, part(i, act(act(x + embedded + attended) + fused))], dim=1)
+        start = stop
+    return out
+
+
+@pytest.mark.parametrize("stride, size", [(1, 6), (2, 7)])
+def test_authors_layer_keys_give_the_layer_their_code_computes(stride, size):
+    torch.manual_seed(0)
+    n, T, cin, cout = 4, 3, 8, 12
+    c = cout // n
+    state = {"channel_interacter.Weight_mat1": torch.randn(cin, cin, 1, 1) / 4,
+             "channel_interacter.Weight_mat0": torch.randn(cin, (n - 1) * c, 1, 1) / 4,
+             "channel_interacter.Weight_mat_attend": torch.randn(cin, (n - 1) * c, 1, 1) / 4}
+    for i in range(n):
+        state[f"layer.{i}.block.0.weight"] = torch.randn(c, cin, 3, 3) / 6
+        state[f"layer.{i}.block.1.weight"] = torch.rand(c) + 0.5
+        state[f"layer.{i}.block.1.bias"] = torch.randn(c) / 5
+        state[f"layer.{i}.block.1.running_mean"] = torch.randn(c) / 5
+        state[f"layer.{i}.block.1.running_var"] = torch.rand(c) + 0.5
+        state[f"layer.{i}.block.1.num_batches_tracked"] = torch.tensor(3)
+    layer = ARCConv2d(cin, cout, 3, stride, 1, bias=False, n=n, num_segments=T, norm=nn.BatchNorm2d(cout),
+                      act=nn.ReLU(), pool="mean", aru_act="leaky_relu").eval()
+    layer.load_state_dict(from_authors_arc(state))  # strict: every parameter comes from their keys
+    x = torch.rand(2 * T, cin, size, size)
+    torch.testing.assert_close(layer(x), _authors_layer(state, x, n, T, stride), rtol=1e-5, atol=1e-5)
+
+
+def test_authors_layers_that_arc_conv2d_cannot_hold_are_refused():
+    unequal = {"layer.0.block.0.weight": torch.zeros(4, 8, 3, 3), "layer.1.block.0.weight": torch.zeros(8, 8, 3, 3)}
+    with pytest.raises(PretrainedError, match="parts of \\[4, 8\\] channels"):
+        from_authors_arc(unequal)
+    with pytest.raises(PretrainedError, match="parts \\[0, 2\\], expected 0..2"):
+        from_authors_arc({"x.layer.0.block.0.weight": torch.zeros(4, 8, 3, 3),
+                          "x.layer.2.block.0.weight": torch.zeros(4, 8, 3, 3)})
 
 
 def test_imagenet_weights_come_from_the_torch_hub_cache(tmp_path, monkeypatch):

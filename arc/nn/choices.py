@@ -16,6 +16,7 @@ DEFAULT_STAGES = ("res3", "res4", "res5")
 POOLS = ("max", "mean")               # max: the paper; mean: the authors' released code
 ARU_ACTS = ("relu", "leaky_relu")     # relu: the paper; leaky_relu (slope 0.01): the released code
 ARU_NAMES = ("embed", "fuse", "attend")
+MOTIONS = ("none", "ms")              # ms: MotionSqueeze after res3 (MSNet; ARC-MSN with n > 1)
 
 
 def check_n(n, where: str = "n") -> int:

@@ -1,5 +1,5 @@
-"""ARC-TSM backbones: torchvision ResNets with the residual temporal shift and ARC in chosen stages
-(where each goes: docs/models.md)."""
+"""ARC-TSM backbones: torchvision ResNets with the residual temporal shift, ARC in chosen stages and, optionally,
+MotionSqueeze after res3 (MSN / ARC-MSN) (where each goes: docs/models.md)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import torchvision
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from arc.nn.choices import BACKBONES, STAGES, check_choice, check_n, parse_stages
+from arc.nn.choices import BACKBONES, MOTIONS, STAGES, check_choice, check_n, parse_stages
 from arc.nn.layer import ARCConv2d
+from arc.nn.motion import MotionSqueeze
 from arc.nn.shift import TemporalShift
 
 
@@ -52,14 +53,16 @@ class VideoResNet(nn.Module):
     """TSN-style video classifier on a 2-D ResNet: frames folded into the batch, frame scores averaged over T.
 
     Input `[B, T, 3, H, W]`, output logits `[B, num_classes]`. Module names follow torchvision's ResNet, so
-    its state dict keys (and TSM's) map one to one; `config` holds the `build_model` arguments.
+    its state dict keys (and TSM's) map one to one; `motion` (MotionSqueeze or None) runs on res3's output
+    (`layer2`), before `layer3`; `config` holds the `build_model` arguments.
     """
 
     def __init__(self, resnet: torchvision.models.ResNet, num_classes: int, num_segments: int, dropout: float,
-                 config: dict):
+                 config: dict, motion: nn.Module | None = None):
         super().__init__()
         self.conv1, self.bn1, self.relu, self.maxpool = resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool
         self.layer1, self.layer2, self.layer3, self.layer4 = resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4
+        self.motion = motion
         self.avgpool = resnet.avgpool
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(resnet.fc.in_features, num_classes)
@@ -69,14 +72,16 @@ class VideoResNet(nn.Module):
     def set_num_segments(self, num_segments: int) -> None:
         """Use clips of another length (the layers' parameters do not depend on T)."""
         for m in self.modules():
-            if isinstance(m, (TemporalShift, ARCConv2d)):
+            if isinstance(m, (TemporalShift, ARCConv2d, MotionSqueeze)):
                 m.num_segments = num_segments
         self.num_segments = num_segments
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """`[B·T, 3, H, W]` → pooled frame features `[B·T, D]`."""
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        x = self.layer2(self.layer1(self.maxpool(self.relu(self.bn1(self.conv1(x))))))
+        if self.motion is not None:
+            x = self.motion(x)
+        x = self.layer4(self.layer3(x))
         return torch.flatten(self.avgpool(x), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -100,14 +105,18 @@ def build_model(
     pool: str = "max",
     aru_act: str = "relu",
     shift: bool = True,
+    motion: str = "none",
 ) -> VideoResNet:
     """ARC-TSM on a torchvision ResNet (`r18`, `r34`, `r50`, `r101`).
 
     ARC (with `n` parts, zero-initialised) replaces every K>1 conv with its BN (+ReLU) in the `stages`
     (paper names `res2`..`res5`); `n=1` or `stages=()` gives plain TSM, `shift=False` plain TSN. The shift
-    sits in every block, except every second block of a stage with 23 or more blocks (as TSM does).
+    sits in every block; when `layer3` has 23 or more blocks (ResNet-101) only every second block of every stage
+    shifts, as TSM's `make_temporal_shift` does (`n_round = 2` for the whole network).
     `pretrained`: None, `"imagenet"` (torchvision's weights, from the local cache), a path, or a state dict
     of a torchvision ResNet or of a TSM / ARC-TSM model of this backbone (`arc.nn.weights`).
+    `motion="ms"`: MotionSqueeze after res3 (MSNet; with ARC, ARC-MSN); pretrained weights load into the
+    backbone and the MS module keeps its own initialisation (listed in `load_report`).
     """
     check_choice(backbone, BACKBONES, "backbone")
     if not isinstance(num_classes, int) or num_classes < 1:
@@ -118,20 +127,23 @@ def build_model(
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
     stages = parse_stages(stages)
+    check_choice(motion, MOTIONS, "motion")
     config = dict(backbone=backbone, num_classes=num_classes, num_segments=num_segments, n=n, stages=list(stages),
-                  dropout=dropout, pool=pool, aru_act=aru_act, shift=shift)
+                  dropout=dropout, pool=pool, aru_act=aru_act, shift=shift, motion=motion)
     arc = dict(n=n, pool=pool, aru_act=aru_act) if n > 1 else None
     resnet = getattr(torchvision.models, BACKBONES[backbone][0])(weights=None)
+    every = 2 if len(resnet.layer3) >= 23 else 1  # TSM's n_round: decided by layer3, applied to all four stages
     for paper_name, layer_name in STAGES.items():
         stage = getattr(resnet, layer_name)
-        every = 2 if len(stage) >= 23 else 1
         blocks = [
             ShiftBlock(block, num_segments, shift=shift and i % every == 0,
                        arc=arc if paper_name in stages else None)
             for i, block in enumerate(stage)
         ]
         setattr(resnet, layer_name, nn.Sequential(*blocks))
-    model = VideoResNet(resnet, num_classes, num_segments, dropout, config)
+    res3_channels = resnet.layer3[0].conv1.in_channels
+    ms = MotionSqueeze(res3_channels, num_segments) if motion == "ms" else None
+    model = VideoResNet(resnet, num_classes, num_segments, dropout, config, motion=ms)
     model.load_report = None
     if pretrained is not None:
         from arc.nn.weights import load_pretrained

@@ -1,9 +1,11 @@
-"""Loading weights into an ARC-TSM model: torchvision ImageNet weights, TSM checkpoints, arc checkpoints, state
-dicts — with the key mapping between the feed-forward naming and ARC's (docs/models.md, "Weights")."""
+"""Loading weights into an ARC-TSM model: torchvision ImageNet weights, TSM checkpoints, the ARC authors'
+checkpoints, arc checkpoints, state dicts — with the key mapping between the feed-forward naming and ARC's
+(docs/models.md, "Weights")."""
 
 from __future__ import annotations
 
 import os
+import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +31,12 @@ class LoadReport:
 
     def __str__(self) -> str:
         lines = [f"loaded {self.source}"]
-        if self.new:
-            lines.append(f"  new (ARU, zero-initialised): {len(self.new)} tensors, e.g. {self.new[0]}")
+        aru = [k for k in self.new if not k.startswith("motion.")]
+        motion = [k for k in self.new if k.startswith("motion.")]
+        if aru:
+            lines.append(f"  new (ARU, zero-initialised): {len(aru)} tensors, e.g. {aru[0]}")
+        if motion:
+            lines.append(f"  new (the MotionSqueeze module, its own initialisation): {len(motion)} tensors")
         lines += [f"  skipped: {s}" for s in self.skipped]
         return "\n".join(lines)
 
@@ -39,13 +45,107 @@ def canonical_key(key: str) -> str:
     """A parameter name in the feed-forward (torchvision) naming.
 
     Strips DDP's `module.`, TSM's `base_model.` and its shift wrapper `.net.`, maps TSM's `new_fc` to `fc`,
-    and an absorbed `convK.norm.*` back to the block's `bnK.*`.
+    and an absorbed `convK.norm.*` back to the block's `bnK.*`. (The ARC authors' layer keys are rewritten
+    before, by `from_authors_arc`.)
     """
     key = re.sub(r"^(module\.)+", "", key)
     key = re.sub(r"^base_model\.", "", key)
     key = re.sub(r"^new_fc\.", "fc.", key)
     key = key.replace(".net.", ".")
     return re.sub(r"\.conv(\d)\.norm\.", r".bn\1.", key)
+
+
+# -- the ARC authors' layer (0HaNC/ARC-ActionRecog, archs/ARC.py) ----------------------------------------------
+# Their ARC_layer holds one conv→BN(→ReLU) per part, `<layer>.layer.<i>.block.{0: conv, 1: BN}.*` (output channels
+# [i·c, (i+1)·c)), and the ARU maps in `<layer>.channel_interacter`: `Weight_mat1 [Cin, Cin, 1, 1]` (We),
+# `Weight_mat0 [Cin, (n-1)·c, 1, 1]` (Wf_1..Wf_{n-1} side by side), `Weight_mat_attend` (Wa_j, laid out the same).
+# Their maps are applied with F.conv2d, i.e. `[to, from]` as `ARCConv2d`'s `(A ⋆ Y)[o] = Σ_k A[o, k] Y[k]`.
+
+_AUTHORS_PART = re.compile(r"^(?:(?P<layer>.*)\.)?layer\.(?P<part>\d+)\.block\.(?P<op>[01])\.(?P<name>\w+)$")
+_AUTHORS_ARU = re.compile(r"^(?:(?P<layer>.*)\.)?channel_interacter\.(?P<name>Weight_mat(?:0|1|_attend))$")
+_AUTHORS_ARU_NAMES = {"Weight_mat1": "embed", "Weight_mat0": "fuse", "Weight_mat_attend": "attend"}
+
+
+def from_authors_arc(state: dict) -> dict:
+    """`state` with every ARC layer in the authors' naming rewritten to `ARCConv2d`'s; other keys unchanged.
+
+    Per-part convs and BNs are concatenated along the output channels (`weight`, `bias`, `norm.*`; the parts'
+    equal `num_batches_tracked` once); `Weight_mat1 [Cin, Cin, 1, 1]` → `embed [Cin, Cin]`; `Weight_mat0` and
+    `Weight_mat_attend` `[Cin, (n-1)·c, 1, 1]` → `fuse` / `attend` `[n-1, Cin, c]` (column block j is map j).
+    Raises `PretrainedError` for what `ARCConv2d` cannot hold (unequal parts, 3-D variants).
+    """
+    out, parts, maps = {}, {}, {}
+    for key, value in state.items():
+        if m := _AUTHORS_PART.match(key):
+            parts.setdefault(m["layer"] or "", {}).setdefault((m["op"], m["name"]), {})[int(m["part"])] = value
+        elif m := _AUTHORS_ARU.match(key):
+            maps.setdefault(m["layer"] or "", {})[m["name"]] = value
+        else:
+            out[key] = value
+    counts = {}
+    for layer, tensors in parts.items():
+        prefix = f"{layer}." if layer else ""
+        n = counts[layer] = 1 + max(i for by_part in tensors.values() for i in by_part)
+        for (op, name), by_part in tensors.items():
+            where = f"the authors' ARC layer {prefix}layer.*.block.{op}.{name}"
+            if sorted(by_part) != list(range(n)):
+                raise PretrainedError(f"{where}: parts {sorted(by_part)}, expected 0..{n - 1}")
+            values = [by_part[i] for i in range(n)]
+            target = prefix + ("" if op == "0" else "norm.") + name
+            if name == "num_batches_tracked":
+                out[target] = values[0]
+                continue
+            sizes = sorted({v.shape[0] for v in values})
+            if len(sizes) > 1:
+                raise PretrainedError(f"{where}: parts of {sizes} channels; ARCConv2d needs n equal parts")
+            if op == "0" and name == "weight" and values[0].dim() != 4:
+                raise PretrainedError(f"{where}: a {values[0].dim() - 2}-D conv; only their 2-D layer ('S') maps")
+            out[target] = torch.cat(values, dim=0)
+    for layer, mats in maps.items():
+        prefix = f"{layer}." if layer else ""
+        if layer not in counts:
+            raise PretrainedError(f"{prefix}channel_interacter: ARU maps without the layer's per-part convs")
+        n = counts[layer]
+        for name, value in mats.items():
+            where = f"{prefix}channel_interacter.{name} {tuple(value.shape)}"
+            if value.dim() != 4 or value.shape[-2:] != (1, 1):
+                raise PretrainedError(f"{where}: expected a 2-D 1x1 map [Cin, C, 1, 1]")
+            matrix = value[:, :, 0, 0]
+            if name != "Weight_mat1":
+                cin, columns = matrix.shape
+                if n < 2 or columns % (n - 1):
+                    raise PretrainedError(f"{where}: {columns} columns do not split into n-1 = {n - 1} maps")
+                matrix = matrix.reshape(cin, n - 1, columns // (n - 1)).transpose(0, 1)
+            out[prefix + _AUTHORS_ARU_NAMES[name]] = matrix.contiguous()
+    return out
+
+
+# -- MSNet (arunos728/MotionSqueeze, resnet_TSM.py) -------------------------------------------------------------
+# Its MS module is `chnl_reduction` (= our `motion.reduce`, same indices) and `flow_refinement.conv1..4` (= our
+# `motion.transform.0..3`); its classifier is a Conv1d (`fc1` or TSN's `new_fc`, weight [classes, D, 1]); its root
+# holds a BatchNorm `bn2` that its forward never calls.
+
+_MSNET_BLOCKS = re.compile(r"(^|\.)flow_refinement\.conv(\d)\.")
+
+
+def from_msnet(state: dict) -> tuple[dict, list[str]]:
+    """`state` with MSNet's names rewritten to `build_model(..., motion="ms")`'s, and the notes of what was
+    dropped; a state dict without MSNet's MS module is returned unchanged."""
+    if not any("chnl_reduction." in k or "flow_refinement." in k for k in state):
+        return state, []
+    out, notes = {}, []
+    for key, value in state.items():
+        bare = re.sub(r"^(module\.)?(base_model\.)?", "", key)
+        if bare.startswith("bn2."):
+            notes.append(f"{key}: MSNet's unused root BatchNorm, dropped")
+            continue
+        key = key.replace("chnl_reduction.", "motion.reduce.")
+        key = _MSNET_BLOCKS.sub(lambda m: f"{m[1]}motion.transform.{int(m[2]) - 1}.", key)
+        key = re.sub(r"(^|\.)fc1\.", r"\1fc.", key)
+        if re.search(r"(^|\.)(new_)?fc\.weight$", key) and value.dim() == 3 and value.shape[-1] == 1:
+            value = value[..., 0]  # Conv1d(D, classes, 1) -> Linear(D, classes)
+        out[key] = value
+    return out, notes
 
 
 def imagenet_weights(backbone: str):
@@ -71,25 +171,46 @@ def imagenet_state_dict(backbone: str, download: bool = True) -> dict:
         ) from None
 
 
+def read_torch_file(path) -> dict:
+    """What `torch.save` wrote at `path`, loaded without running code (`weights_only`); `PretrainedError` with
+    one line that says what is wrong (no such file, not a torch file, an object that needs trusting) otherwise."""
+    source = f"pretrained weights {path}"
+    if not Path(path).is_file():
+        raise PretrainedError(f"{source}: no such file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        if found is None:
+            raise PretrainedError(f"{source}: not a torch file (expected what torch.save writes)") from None
+        raise PretrainedError(
+            f"{source}: a torch file that holds a {found[1]} object, which loading without running code refuses; "
+            "if you trust the file, load it with torch.load(path, weights_only=False) and pass its state dict"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        reason = str(e).split(". ")[0].strip() or type(e).__name__
+        raise PretrainedError(f"{source}: not a torch file, or a damaged one ({reason[:120]})") from None
+    if not isinstance(state, dict):
+        raise PretrainedError(f"{source}: holds a {type(state).__name__}, not a state dict or a checkpoint dict")
+    return state
+
+
 def load_pretrained(model: VideoResNet, pretrained, download: bool = True) -> LoadReport:
-    """Load `pretrained` ("imagenet", a path, or a state dict) into `model`, mapping names.
+    """Load `pretrained` ("imagenet", a path, or a state dict) into `model`, mapping names (the ARC authors'
+    layers by `from_authors_arc`, MSNet's module by `from_msnet`, then every key by `canonical_key`).
 
     The classifier is loaded when its shape matches and skipped with a message otherwise. Only ARU
-    parameters (`embed`, `fuse`, `attend`) may be missing from the source: they keep their zero init, so
-    an ARC model loaded from a TSM model computes exactly what that model computes. Anything else that
-    does not fit — an unknown key, a missing one, a shape mismatch — raises `PretrainedError`.
+    parameters (`embed`, `fuse`, `attend`) and an MS module (`motion.*`) may be missing from the source: they
+    keep their init (ARU: zero), so an ARC model loaded from a TSM model computes exactly what that model
+    computes. Anything else that does not fit — an unknown key, a missing one, a shape mismatch, two keys for
+    one parameter — raises `PretrainedError`.
     """
     backbone = model.config["backbone"]
     if isinstance(pretrained, str) and pretrained == "imagenet":
         source, state = f"ImageNet weights ({backbone})", imagenet_state_dict(backbone, download)
     elif isinstance(pretrained, (str, os.PathLike)):
         source = str(pretrained)
-        if not Path(pretrained).is_file():
-            raise PretrainedError(f"pretrained weights {source}: no such file")
-        try:
-            state = torch.load(pretrained, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise PretrainedError(f"pretrained weights {source}: cannot be read as a torch file ({e})") from None
+        state = read_torch_file(pretrained)
         if isinstance(state, dict) and isinstance(state.get("model"), dict):
             state = state["model"]  # an arc training checkpoint
         elif isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
@@ -99,11 +220,14 @@ def load_pretrained(model: VideoResNet, pretrained, download: bool = True) -> Lo
     else:
         raise PretrainedError(f"pretrained must be 'imagenet', a path or a state dict, got {type(pretrained).__name__}")
 
+    state, dropped = from_msnet(from_authors_arc(state))
     target = model.state_dict()
     by_canonical = {canonical_key(k): k for k in target}
-    report, loaded, unexpected, mismatched = LoadReport(source), {}, [], []
+    report, loaded, unexpected, mismatched, sources = LoadReport(source, skipped=dropped), {}, [], [], {}
     for key, value in state.items():
         name = by_canonical.get(canonical_key(key))
+        if name in sources:
+            raise PretrainedError(f"{source}: {sources[name]} and {key} both map to {name}")
         if name is None:
             unexpected.append(key)
         elif name.startswith("fc.") and value.shape != target[name].shape:
@@ -112,12 +236,16 @@ def load_pretrained(model: VideoResNet, pretrained, download: bool = True) -> Lo
             mismatched.append(f"{key} {tuple(value.shape)} -> {name} {tuple(target[name].shape)}")
         else:
             loaded[name] = value
+        if name is not None:
+            sources[name] = key
     missing = [k for k in target if k not in loaded and not k.startswith("fc.")]
-    report.new = [k for k in missing if k.rsplit(".", 1)[-1] in ARU_NAMES]
+    report.new = [k for k in missing if k.rsplit(".", 1)[-1] in ARU_NAMES or k.startswith("motion.")]
     missing = [k for k in missing if k not in report.new and not k.endswith("num_batches_tracked")]
     problems = []
     if unexpected:
-        problems.append(f"{len(unexpected)} unexpected key(s), e.g. {unexpected[:3]}")
+        hint = " (a MotionSqueeze module: build the model with motion='ms')" \
+            if any("motion." in k for k in unexpected) and model.motion is None else ""
+        problems.append(f"{len(unexpected)} unexpected key(s), e.g. {unexpected[:3]}{hint}")
     if mismatched:
         problems.append(f"{len(mismatched)} shape mismatch(es), e.g. {mismatched[:3]}")
     if missing:

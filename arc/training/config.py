@@ -19,7 +19,7 @@ from pathlib import Path
 
 from arc.data.registry import DATASETS
 from arc.data.sampling import SAMPLINGS
-from arc.nn.choices import ARU_ACTS, BACKBONES, POOLS, parse_stages
+from arc.nn.choices import ARU_ACTS, BACKBONES, MOTIONS, POOLS, parse_stages
 from arc.runtime import AMP_MODES
 from arc.training import recipes
 from arc.training.schedule import SCHEDULES
@@ -53,6 +53,7 @@ class TrainConfig:
     pool: str = "max"
     aru_act: str = "relu"
     sampling: str = "tsm"                 # frames of a clip: TSM's sampler, or "uniform" (covers every frame)
+    motion: str = "none"                  # "ms": MotionSqueeze after res3 (MSN; ARC-MSN with n > 1)
     # the recipe (None = the dataset's)
     num_segments: int | None = _recipe("--frames")
     epochs: int | None = _recipe()
@@ -165,9 +166,10 @@ class TrainConfig:
                               f"(10m, 30s, 1h)") from None
 
     def arch_tag(self, stages=None) -> str:
-        """`tsn`, `tsm` or `arcN`: what this configuration trains."""
+        """`tsn`, `tsm`, `arcN`, `msn` or `arcN-msn`: what this configuration trains."""
         stages = parse_stages(self.stages) if stages is None else stages
-        return "tsn" if not self.shift else ("tsm" if self.n == 1 or not stages else f"arc{self.n}")
+        tag = "tsn" if not self.shift else ("tsm" if self.n == 1 or not stages else f"arc{self.n}")
+        return tag if self.motion == "none" else ("msn" if tag == "tsm" else f"{tag}-msn")
 
     def validate(self) -> None:
         """Check every value of a resolved config; `ConfigError` naming the option and what was expected."""
@@ -176,6 +178,7 @@ class TrainConfig:
         check(self.pool in POOLS, "pool", f"expected one of {', '.join(POOLS)}")
         check(self.aru_act in ARU_ACTS, "aru_act", f"expected one of {', '.join(ARU_ACTS)}")
         check(self.sampling in SAMPLINGS, "sampling", f"expected one of {', '.join(SAMPLINGS)}")
+        check(self.motion in MOTIONS, "motion", f"expected one of {', '.join(MOTIONS)}")
         check(self.num_segments >= 1, "num_segments", "must be >= 1")
         check(self.input_size >= 16, "input_size", "must be >= 16")
         check(0 <= self.dropout < 1, "dropout", "must be in [0, 1)")
@@ -200,7 +203,8 @@ class TrainConfig:
     def model_kwargs(self, num_classes: int) -> dict:
         """The `build_model` arguments of this (resolved) configuration."""
         return dict(backbone=self.backbone, num_classes=num_classes, num_segments=self.num_segments, n=self.n,
-                    stages=self.stages, dropout=self.dropout, pool=self.pool, aru_act=self.aru_act, shift=self.shift)
+                    stages=self.stages, dropout=self.dropout, pool=self.pool, aru_act=self.aru_act, shift=self.shift,
+                    motion=self.motion)
 
     def to_dict(self) -> dict:
         """Plain values (tuples as lists): OUT/config.json and the checkpoints' `config`."""

@@ -411,11 +411,14 @@ def interrupted(run: Run, loop: Loop) -> Interrupted:
 
 
 def model_name(c: TrainConfig) -> str:
+    """TSN / TSM / ARC-TSM, or MSN / ARC-MSN with the MotionSqueeze module, with the backbone."""
+    b = c.backbone.upper()
+    arc = c.n > 1 and bool(c.stages)
     if not c.shift:
-        return f"TSN-{c.backbone.upper()}"
-    if c.n == 1 or not c.stages:
-        return f"TSM-{c.backbone.upper()}"
-    return f"ARC-TSM-{c.backbone.upper()} (n={c.n}, {','.join(c.stages)})"
+        return f"TSN-{b}"
+    if c.motion == "ms":
+        return f"ARC-MSN-{b} (n={c.n}, {','.join(c.stages)})" if arc else f"MSN-{b}"
+    return f"ARC-TSM-{b} (n={c.n}, {','.join(c.stages)})" if arc else f"TSM-{b}"
 
 
 def last_note(out: Path) -> str:
