@@ -106,19 +106,19 @@ def _add_terms(y, j, fuse, attend, sums, s: Settings, size, inplace: bool):
     return sums, pooled[1], pooled[2]
 
 
-def _state(E: torch.Tensor, sums, s: Settings) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eq. 5: `G = σ(E + A_i)` with `A_i = attend_space ⊕ U(attend_time)` (Eq. 7), and `Z_i = σ(G + U(fused))`.
+def _state(E: torch.Tensor, sums, s: Settings, G: torch.Tensor, Z: torch.Tensor) -> None:
+    """Eq. 5 into the buffers `G`, `Z` (shaped like `E`): `G = σ(E + A_i)` with `A_i = attend_space ⊕
+    U(attend_time)` (Eq. 7), and `Z = σ(G + U(fused))`.
 
-    Three passes over the state: the broadcasts of the small attention sums and the nearest resize of an integer
+    Three passes over the state, into buffers reused from step to step (a new full-size tensor costs more than an
+    add on the CPU: fresh pages); the broadcasts of the small attention sums and the nearest resize of an integer
     factor are views, never materialised full-size maps."""
     fused, attend_space, attend_time = sums
     B, C, H, W = E.shape
     N, T = B // s.T, s.T
-    G = torch.empty_like(E)
     G5 = G.view(N, T, C, H, W)
     torch.add(E.view(N, T, C, H, W), resize_nearest(attend_time, (H, W))[:, None], out=G5)
     add_sigma(G5, attend_space.view(N, T, C, 1, 1), s.aru_act, out=G5)
-    Z = torch.empty_like(E)
     h, w = fused.shape[-2:]
     if (h, w) == (H, W):
         add_sigma(G, fused, s.aru_act, out=Z)
@@ -127,7 +127,6 @@ def _state(E: torch.Tensor, sums, s: Settings) -> tuple[torch.Tensor, torch.Tens
         add_sigma(G.view(B, C, h, sh, w, sw), fused[:, :, :, None, :, None], s.aru_act, out=Z.view(B, C, h, sh, w, sw))
     else:
         add_sigma(G, resize_nearest(fused, (H, W)), s.aru_act, out=Z)
-    return G, Z
 
 
 def _conv(z, weight, bias, i, c, s: Settings) -> torch.Tensor:
@@ -167,15 +166,15 @@ class LeanARC(torch.autograd.Function):
                 s: Settings):
         n, c, size = s.n, weight.shape[0] // s.n, tuple(x.shape[-2:])
         kept, stats = [], []
-        E = sums = out = None
-        z = x
+        E = sums = out = G = z = None
         if n > 1:
             E = _embed(x, embed)
+            G, z = torch.empty_like(E), torch.empty_like(E)
         for i in range(n):
             if i:
                 sums, _, _ = _add_terms(out[:, (i - 1) * c: i * c], i - 1, fuse, attend, sums, s, size, inplace=True)
-                _, z = _state(E, sums, s)
-            pre = _conv(z, weight, bias, i, c, s)
+                _state(E, sums, s, G, z)
+            pre = _conv(x if i == 0 else z, weight, bias, i, c, s)
             if out is None:
                 out = _empty_output(pre, weight.shape[0])
             stats += _finish_part(pre, i, c, norm_weight, norm_bias, running_mean, running_var, s, True,
@@ -238,11 +237,14 @@ def _backward(ctx, dout, amp_dtype):
     g_fuse, g_attend = [None] * (n - 1), [None] * (n - 1)
     g_ys = list(dout.split(c, dim=1))
     dx = dE = d_fused = d_attend_space = d_attend_time = None
+    G = Z = d_part = None  # buffers reused from step to step: two states, one part's gradient
+    if n > 1:
+        G, Z, d_part = torch.empty_like(E), torch.empty_like(E), torch.empty_like(ys[0])
     for i in reversed(range(n)):
         # Y_i = f_i(Z_i): activation, BatchNorm slice i, conv slice i; Z_1 = X0
         g = g_ys[i]
         if s.act:
-            g = sigma_backward(g, ys[i], s.act, s.act_slope)
+            g = sigma_backward(g, ys[i], s.act, s.act_slope, into=d_part if g is d_part else None)
         part = slice(i * c, (i + 1) * c)
         if s.norm:
             batch_mean, batch_invstd = stats[2 * i], stats[2 * i + 1]
@@ -251,10 +253,9 @@ def _backward(ctx, dout, amp_dtype):
                 batch_mean, batch_invstd, s.batch_stats, s.eps,
                 [True, norm_weight is not None and need[6], norm_bias is not None and need[7]],
             )
-        if i == 0:
-            z = x
-        else:
-            G, z = _state(E, sums[i], s)
+        if i > 0:
+            _state(E, sums[i], s, G, Z)
+        z = x if i == 0 else Z
         g_low, z_low, w_low = _low(amp_dtype, g, z, weight[part])
         dz, g_weight[i], g_bias[i] = torch.ops.aten.convolution_backward(
             g_low, z_low, w_low, None if bias is None else [c], list(s.stride), list(s.padding),
@@ -265,9 +266,9 @@ def _backward(ctx, dout, amp_dtype):
             break
         dz = dz.to(z.dtype)
 
-        # Eq. 5: Z_i = σ(G + U(fused)), G = σ(E + A_i)
-        d_pre = sigma_backward(dz, z, s.aru_act)
-        dA = sigma_backward(d_pre, G, s.aru_act)
+        # Eq. 5: Z_i = σ(G + U(fused)), G = σ(E + A_i); dA goes into dE the first time, then through G's buffer
+        d_pre = sigma_backward(dz, Z, s.aru_act, into=dz)
+        dA = sigma_backward(d_pre, G, s.aru_act, into=G if dE is not None else torch.empty_like(G))
 
         # Eq. 7: A_i = attend_space ⊕ U(attend_time)
         fused, attend_space, attend_time = sums[i]
@@ -285,7 +286,7 @@ def _backward(ctx, dout, amp_dtype):
         # the running sums took part j = i-1's terms at this step: hand their gradients to Y_j
         j = i - 1
         pooled_space, pooled_time = pooled[i]
-        d_y = g_ys[j].clone(memory_format=torch.preserve_format)
+        d_y = d_part.copy_(g_ys[j])
         g_fuse[j] = _map_backward(d_fused, ys[j], fuse[j], amp_dtype, d_y)
         d_s, d_t = torch.zeros_like(pooled_space), torch.zeros_like(pooled_time)
         g_attend[j] = (_map_backward(d_attend_space, pooled_space, attend[j], amp_dtype, d_s)

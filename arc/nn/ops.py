@@ -216,10 +216,16 @@ def add_sigma(a: torch.Tensor, b: torch.Tensor, act: str, out: torch.Tensor) -> 
     return sigma(torch.add(a, b, out=out), act, inplace=True)
 
 
-def sigma_backward(dout: torch.Tensor, out: torch.Tensor, act: str, slope: float | None = None) -> torch.Tensor:
-    """`dx = dout · σ'(x)`, read from the output `σ(x)` (`x > 0 ⇔ σ(x) > 0`; the derivative at 0 is 0 for ReLU).
-    `slope` overrides LeakyReLU's 0.01 (an absorbed `nn.LeakyReLU`)."""
+def sigma_backward(dout: torch.Tensor, out: torch.Tensor, act: str, slope: float | None = None,
+                   into: torch.Tensor | None = None) -> torch.Tensor:
+    """`dx = dout · σ'(x)`, read from the output `σ(x)` (`x > 0 ⇔ σ(x) > 0`; the derivative at 0 is 0 for ReLU),
+    written into `into` when given (it may be `dout` or `out` itself). `slope` overrides LeakyReLU's 0.01 (an
+    absorbed `nn.LeakyReLU`)."""
     if act == "relu":
-        return torch.ops.aten.threshold_backward(dout, out, 0)
+        if into is None:
+            return torch.ops.aten.threshold_backward(dout, out, 0)
+        return torch.ops.aten.threshold_backward.grad_input(dout, out, 0, grad_input=into)
     slope = LEAKY_SLOPE if slope is None else slope
-    return torch.ops.aten.leaky_relu_backward(dout, out, slope, True)
+    if into is None:
+        return torch.ops.aten.leaky_relu_backward(dout, out, slope, True)
+    return torch.ops.aten.leaky_relu_backward.grad_input(dout, out, slope, True, grad_input=into)
