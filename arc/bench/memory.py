@@ -2,9 +2,10 @@
 fits a memory budget.
 
 Each model trains `steps` SGD steps on random clips `[B, T, 3, S, S]`. On the CPU every model runs in a fresh
-process (the peak resident set of a process cannot be reset) and reports its peak resident memory
-(`ru_maxrss`) and its resident memory before the first step (model, optimizer, data, the Python runtime); on
-CUDA `torch.cuda.max_memory_allocated` against `memory_allocated` before the first step, in this process.
+process and reports its resident memory before the first step (model, optimizer, data, the Python runtime) and
+its peak resident memory during the steps (Linux: `VmHWM`, reset before the first step through
+`/proc/self/clear_refs`; elsewhere `ru_maxrss`, the peak since the process started); on CUDA
+`torch.cuda.max_memory_allocated` against `memory_allocated` before the first step, in this process.
 Training memory grows with the batch: `peak ≈ before + B · per_clip`, so the largest batch under a budget is
 `⌊(budget − before) / per_clip⌋`.
 """
@@ -34,6 +35,26 @@ def parse_bytes(text: str) -> int:
     return int(float(m.group(1)) * UNITS[m.group(2).upper()])
 
 
+def _resident(field: str) -> int | None:
+    """`VmRSS` / `VmHWM` of this process in bytes (Linux), None where /proc is not there."""
+    try:
+        with open("/proc/self/status") as f:
+            line = next(line for line in f if line.startswith(field + ":"))
+    except (OSError, StopIteration):
+        return None
+    return int(line.split()[1]) * 1024
+
+
+def _reset_peak() -> bool:
+    """Reset this process's peak resident set to its current one (Linux ≥ 4.0); whether that worked."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True
+
+
 def _train(backbone: str, model: str, size: int, frames: int, batch: int, steps: int, device: str,
            threads: int | None) -> tuple[int, int]:
     """Bytes in use before the first step and at the peak of `steps` training steps (see the module)."""
@@ -55,7 +76,8 @@ def _train(backbone: str, model: str, size: int, frames: int, batch: int, steps:
         torch.cuda.reset_peak_memory_stats(dev)
         before = torch.cuda.memory_allocated(dev)
     else:
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        hwm = _reset_peak() and _resident("VmRSS") is not None
+        before = _resident("VmRSS") if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     for _ in range(steps):
         opt.zero_grad(set_to_none=True)
         F.cross_entropy(net(clips), labels).backward()
@@ -63,7 +85,7 @@ def _train(backbone: str, model: str, size: int, frames: int, batch: int, steps:
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
         return before, torch.cuda.max_memory_allocated(dev)
-    return before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return before, _resident("VmHWM") if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _measure(args: tuple) -> tuple[int, int]:
@@ -97,12 +119,12 @@ def peak_memory(backbones=("r18", "r50"), models=tuple(MODELS), size: int = 224,
         base = None
         for model in models:
             before, peak = _measure((backbone, model, size, frames, batch, steps, str(dev), threads))
-            per_clip = (peak - before) / batch
+            per_clip = max(peak - before, 0) / batch
             base = per_clip if base is None else base
             fits = None if budget is None or per_clip <= 0 else max(0, int((budget - before) // per_clip))
             rows.append({"backbone": backbone, "name": model, "size": size, "frames": frames, "batch": batch,
                          "device": str(dev), "before_bytes": before, "peak_bytes": peak, "per_clip_bytes": per_clip,
-                         "ratio": per_clip / base, "max_batch": fits})
+                         "ratio": per_clip / base if base else None, "max_batch": fits})
             if log:
                 log(_fmt(rows[-1]))
     return rows
