@@ -111,8 +111,8 @@ def _state(E: torch.Tensor, sums, s: Settings, G: torch.Tensor, Z: torch.Tensor)
     U(attend_time)` (Eq. 7), and `Z = σ(G + U(fused))`.
 
     Three passes over the state, into buffers reused from step to step (a new full-size tensor costs more than an
-    add on the CPU: fresh pages); the broadcasts of the small attention sums and the nearest resize of an integer
-    factor are views, never materialised full-size maps."""
+    add on the CPU: fresh pages); the attention sums, and `U(fused)` for integer factors, are broadcast, never
+    materialised at full size."""
     fused, attend_space, attend_time = sums
     B, C, H, W = E.shape
     N, T = B // s.T, s.T
@@ -122,7 +122,7 @@ def _state(E: torch.Tensor, sums, s: Settings, G: torch.Tensor, Z: torch.Tensor)
     h, w = fused.shape[-2:]
     if (h, w) == (H, W):
         add_sigma(G, fused, s.aru_act, out=Z)
-    elif H % h == 0 and W % w == 0:
+    elif H % h == 0 and W % w == 0:  # U repeats pixels: a broadcast, 2–3× faster than materialising U(fused)
         sh, sw = H // h, W // w
         add_sigma(G.view(B, C, h, sh, w, sw), fused[:, :, :, None, :, None], s.aru_act, out=Z.view(B, C, h, sh, w, sw))
     else:

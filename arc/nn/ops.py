@@ -60,13 +60,15 @@ def channel_map(weight: torch.Tensor, y: torch.Tensor, total: torch.Tensor | Non
 
 def channel_map_backward(dout: torch.Tensor, y: torch.Tensor, weight: torch.Tensor,
                          dy: torch.Tensor | None = None) -> torch.Tensor:
-    """`dW[o, k] = Σ_{b,h,w} dout[b, o, h, w] · Y[b, k, h, w]` (returned) and `dy += Wᵀ ⋆ dout` (when `dy` is given)."""
+    """`dW[o, k] = Σ_{b,h,w} dout[b, o, h, w] · Y[b, k, h, w]` (returned; for NCHW the per-sample products summed
+    by `addbmm`, no `[B, C_to, C_from]` temporary) and `dy += Wᵀ ⋆ dout` (when `dy` is given)."""
     B, C, H, W = y.shape
     if dy is not None:
         channel_map(weight.t(), dout, total=dy, out=dy)
     if _as_matrix(y) and _as_matrix(dout):
         return _rows(dout).t() @ _rows(y)
-    return torch.bmm(dout.reshape(B, -1, H * W), y.reshape(B, C, H * W).transpose(1, 2)).sum(0)
+    d3 = dout.reshape(B, -1, H * W)
+    return torch.addbmm(d3.new_zeros(d3.shape[1], C), d3, y.reshape(B, C, H * W).transpose(1, 2), beta=0)
 
 
 # -- U: nearest resize -----------------------------------------------------------------------------------
@@ -84,39 +86,27 @@ def nearest_index(out_len: int, in_len: int, device=None) -> torch.Tensor:
     return h.mul_(in_len / out_len).floor_().clamp_(max=in_len - 1).long()
 
 
-def _factor(out_len: int, in_len: int) -> int:
-    """`s` when `U` repeats every pixel exactly `s` times along this axis (`out = s·in`), else 0."""
-    return out_len // in_len if out_len % in_len == 0 else 0
-
-
 def resize_nearest(y: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """`U`: nearest resize of the last two axes to `size`, `U(y)[…, h, w] = y[…, r_H(h), r_W(w)]` with `r` =
+    """`U`: nearest resize of `y [B, C, H', W']` to `size`, `U(y)[…, h, w] = y[…, r_H(h), r_W(w)]` with `r` =
     `nearest_index`; the identity at equal size.
 
-    Integer factors repeat pixels (expand / reshape), other sizes gather; never `F.interpolate`, which CUDA
-    autocast runs in float32, so `U` keeps the input's dtype."""
-    (h, w), (H, W) = y.shape[-2:], size
-    if (h, w) == (H, W):
+    `F.interpolate(mode="nearest")` itself, with autocast off around it: CUDA autocast runs it in float32, which
+    would turn a strided layer's states float32; `U` keeps the input's dtype."""
+    if tuple(y.shape[-2:]) == tuple(size):
         return y
-    sh, sw = _factor(H, h), _factor(W, w)
-    if sh and sw:
-        lead = y.shape[:-2]
-        return y[..., :, None, :, None].expand(*lead, h, sh, w, sw).reshape(*lead, H, W)
-    return y.index_select(-2, nearest_index(H, h, y.device)).index_select(-1, nearest_index(W, w, y.device))
+    device_type = y.device.type
+    if torch.amp.is_autocast_available(device_type):
+        with torch.autocast(device_type, enabled=False):
+            return F.interpolate(y, size=size, mode="nearest")
+    return F.interpolate(y, size=size, mode="nearest")
 
 
 def resize_nearest_backward(dout: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """The adjoint `Uᵀ` back to `size = (H', W')`: every source pixel receives the sum of the gradients of its
-    copies (none when `U` dropped it)."""
-    (H, W), (h, w) = dout.shape[-2:], size
-    if (h, w) == (H, W):
+    copies (none when `U` dropped it) — PyTorch's own backward of the nearest resize (a gather, deterministic)."""
+    if tuple(dout.shape[-2:]) == tuple(size):
         return dout
-    sh, sw = _factor(H, h), _factor(W, w)
-    lead = dout.shape[:-2]
-    if sh and sw:
-        return dout.reshape(*lead, h, sh, w, sw).sum((-3, -1))
-    rows = dout.new_zeros(*lead, h, W).index_add_(-2, nearest_index(H, h, dout.device), dout)
-    return rows.new_zeros(*lead, h, w).index_add_(-1, nearest_index(W, w, dout.device), rows)
+    return torch.ops.aten.upsample_nearest2d_backward(dout, list(dout.shape[-2:]), [*dout.shape[:-2], *size])
 
 
 def repeat_counts(out_len: int, in_len: int, device=None) -> torch.Tensor:
