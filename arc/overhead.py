@@ -4,14 +4,15 @@ same quantities *measured* on a real `ARCConv2d` or a whole model.
 Conventions. FLOPs are multiply-adds (one multiply and one add count once) for ONE clip of `T` frames, i.e.
 a batch of `N = 1`; the backward pass is not included (Eq. 8 counts the forward). Parameters are scalars.
 Memory is in elements (not bytes): the tensors autograd keeps for the backward pass of one training step
-on one clip, parameters excluded.
+on one clip, parameters excluded — of the layer as trained (`impl="lean"`) and of its autograd definition.
 
 Measured counts:
 - multiply-adds: `torch.utils.flop_counter.FlopCounterMode` over one forward, divided by 2 (it counts a
   multiply-add as two FLOPs). It counts matrix products and convolutions only; pooling, ReLU, additions,
   BatchNorm and resizing cost no multiply-adds, as in the paper.
 - parameters: the sum of `numel()` over `module.parameters()` (shared tensors once).
-- memory: every tensor saved for backward during one forward (`torch.autograd.graph.saved_tensors_hooks`),
+- memory: every tensor saved for backward during one forward (`torch.autograd.graph.saved_tensors_hooks`, which
+  sees what an `autograd.Function` saves too),
   counted once per underlying storage (autograd saves `X0` for both the first conv and the embedding, and
   a ReLU's output for the ReLU and the conv that reads it: one buffer each), the whole storage (what stays
   allocated), excluding storages of the module's parameters. The layer input is counted (Eq. 10 does).
@@ -78,16 +79,23 @@ def memory_formula(C: int, H: int, W: int, T: int, n: int) -> int:
     return 2 * C * H * W * T + (n - 1) * C * H * W * T + C * H * W + C * T
 
 
-def memory_saved(C: int, H: int, W: int, T: int, K: int, n: int, *, cout: int | None = None, stride: int = 1) -> int:
-    """What autograd really keeps for one clip, in elements (`measure_memory` of the bare layer; max or mean pool):
-    `Cin·HWT + (n-1)·(2·Cin·HWT + c·(H'W'T + H'W' + T))` — the input `X0`, and for each of the `n-1` steps
-    the part `Y_i` and its two pooled maps (inputs of `Wf_i`, `Wa_i`) and the two ReLU outputs `σ(E + A)` and
-    `Z` (the state also feeds the next part's conv). The embedded map `E` is only added, so it is not kept."""
+def memory_saved(C: int, H: int, W: int, T: int, K: int, n: int, *, cout: int | None = None, stride: int = 1,
+                 impl: str = "lean") -> int:
+    """What the bare layer really keeps for one clip, in elements (`measure_memory`; max or mean pool, ReLU σ).
+
+    `impl="lean"` (the default layer): `Cin·HWT + Cout·H'W'T` — the input `X0` and the output `Y`, whose parts
+    are the inputs of the maps; everything else is rebuilt in the backward (`n = 1`: `X0` only, a plain conv).
+    `impl="autograd"` (the definition): `Cin·HWT + (n-1)·(2·Cin·HWT + c·(H'W'T + H'W' + T))` — `X0`, and for
+    each of the `n-1` steps the part `Y_i` and its two pooled maps (inputs of `Wf_i`, `Wa_i`) and the two ReLU
+    outputs `σ(E + A)` and `Z` (the state also feeds the next part's conv); `E` is only added, never kept."""
     cin, cout = C, C if cout is None else cout
     if n == 1:
         return cin * H * W * T
     Ho, Wo = _out_size(H, K, stride), _out_size(W, K, stride)
-    return cin * H * W * T + (n - 1) * (2 * cin * H * W * T + (cout // n) * (Ho * Wo * T + Ho * Wo + T))
+    if impl == "lean":
+        return cin * H * W * T + cout * Ho * Wo * T
+    per_step = 2 * cin * H * W * T + (cout // n) * (Ho * Wo * T + Ho * Wo + T)
+    return cin * H * W * T + (n - 1) * per_step
 
 
 # -- measurements ----------------------------------------------------------------------------------------
@@ -154,9 +162,10 @@ def check_layer_args(
     return cin, cout, H, W
 
 
-def _layers(cin: int, cout: int, K: int, n: int, stride: int, T: int, pool: str) -> tuple[nn.Conv2d, ARCConv2d]:
+def _layers(cin: int, cout: int, K: int, n: int, stride: int, T: int, pool: str,
+            impl: str = "lean") -> tuple[nn.Conv2d, ARCConv2d]:
     conv = nn.Conv2d(cin, cout, K, stride, padding=K // 2, bias=False)
-    return conv, ARCConv2d.from_conv(conv, n=n, num_segments=T, pool=pool)
+    return conv, ARCConv2d.from_conv(conv, n=n, num_segments=T, pool=pool, impl=impl)
 
 
 def layer_report(
@@ -166,9 +175,11 @@ def layer_report(
     """Formulas vs measured counts of one bias-free ARC conv (padding `K//2`) on one clip `[T, Cin, H, W]`.
 
     Returns `{"formula": {"flops", "params", "params_printed", "memory_elements"},
-    "measured": {"flops", "params", "memory_elements"}, "plain": {"flops", "params"}}`; flops are
-    multiply-adds for one clip (N = 1), `plain` is the wrapped conv alone. With `cin = cout` and stride 1 the
-    formulas are Eqs. 8–10 exactly; otherwise their generalisation to what the layer executes.
+    "measured": {"flops", "params", "memory_elements", "memory_elements_autograd"}, "plain": {"flops", "params"}}`;
+    flops are multiply-adds for one clip (N = 1), `plain` is the wrapped conv alone; `memory_elements` is what the
+    layer as trained keeps (`impl="lean"`), `memory_elements_autograd` what its autograd definition keeps. With
+    `cin = cout` and stride 1 the formulas are Eqs. 8–10 exactly; otherwise their generalisation to what the layer
+    executes.
     """
     cin, cout, H, W = check_layer_args(C, H, W, T, K, n, stride, cin=cin, cout=cout, pool=pool)
     conv, layer = _layers(cin, cout, K, n, stride, T, pool)
@@ -184,6 +195,7 @@ def layer_report(
             "flops": measure_multiply_adds(layer, x),
             "params": measure_params(layer),
             "memory_elements": measure_memory(layer, x),
+            "memory_elements_autograd": measure_memory(_layers(cin, cout, K, n, stride, T, pool, "autograd")[1], x),
         },
         "plain": {"flops": measure_multiply_adds(conv, x), "params": measure_params(conv)},
     }
@@ -212,13 +224,15 @@ def check_model_args(backbone: str, frames: int, num_classes: int, stages, n: in
 
 def model_report(
     backbone: str, frames: int = 8, num_classes: int = 174, stages=("res3", "res4", "res5"),
-    n: int = 4, size: int = 224, device: str | torch.device = "meta",
+    n: int = 4, size: int = 224, device: str | torch.device = "meta", memory: bool = True,
 ) -> dict:
-    """Whole-model multiply-adds (one clip `[1, frames, 3, size, size]`, forward) and parameters of TSM and of
-    ARC-TSM with ARC in `stages`: `{"tsm": {"flops", "params"}, "arc": {"flops", "params"}}`.
+    """Whole-model multiply-adds (one clip `[1, frames, 3, size, size]`, forward), parameters and training memory
+    of TSM and of ARC-TSM with ARC in `stages`: `{"tsm": {"flops", "params", "memory_elements"}, "arc": {…}}`.
 
-    Runs on the meta device by default: the same operators are dispatched with shapes only, which is all
-    FlopCounterMode reads, so ResNet-101 at 16 frames costs no real compute."""
+    Multiply-adds and parameters run on the meta device by default: the same operators are dispatched with shapes
+    only, which is all FlopCounterMode reads, so ResNet-101 at 16 frames costs no real compute. Memory
+    (`memory=True`) is `measure_memory` of one training-mode forward of the clip on the CPU, a real forward:
+    storages are told apart by address."""
     stages = check_model_args(backbone, frames, num_classes, stages, n)
     out = {}
     for name, steps in (("tsm", 1), ("arc", n)):
@@ -226,7 +240,22 @@ def model_report(
             model = build_model(backbone, num_classes, num_segments=frames, n=steps, stages=stages).eval()
             clip = torch.empty(1, frames, 3, size, size)
         out[name] = {"flops": measure_multiply_adds(model, clip), "params": measure_params(model)}
+        if memory:
+            out[name]["memory_elements"] = model_memory(backbone, frames, num_classes, stages, steps, size)
     return out
+
+
+def model_memory(backbone: str, frames: int = 8, num_classes: int = 174, stages=("res3", "res4", "res5"),
+                 n: int = 4, size: int = 224, impl: str = "lean") -> int:
+    """Elements one training-mode forward of a clip `[1, frames, 3, size, size]` keeps for the backward (the
+    activation memory of one clip; `n = 1` or no stages: TSM). `impl="autograd"` trains ARC's autograd definition."""
+    stages = check_model_args(backbone, frames, num_classes, stages, n)
+    torch.manual_seed(0)
+    model = build_model(backbone, num_classes, num_segments=frames, n=n, stages=stages).train()
+    for m in model.modules():
+        if isinstance(m, ARCConv2d):
+            m.impl = impl
+    return measure_memory(model, torch.rand(1, frames, 3, size, size))
 
 
 # -- another host: MotionSqueeze (MSN, ARC-MSN; paper appendix B, Table 7) ------------------------------------

@@ -1,4 +1,5 @@
-"""`arc bench`: benchmarks that print their figures — the ARC layer, the NumPy reference, training throughput."""
+"""`arc bench`: benchmarks that print their figures — the ARC layer, the NumPy reference, training throughput, training
+memory."""
 
 from __future__ import annotations
 
@@ -19,6 +20,17 @@ def _check_device(device: str) -> None:
         raise OneLineError(f"--device {device!r}: expected cpu, cuda, cuda:N or auto") from None
 
 
+IMPL_HELP = "ARC implementation(s): lean (the default layer) and/or autograd (its definition); repeatable."
+IMPL_NAMES = ("lean", "autograd")  # arc.nn.layer.IMPLS, listed here so that --help does not import torch
+
+
+def _impls(impls: tuple[str, ...]) -> tuple[str, ...]:
+    bad = [i for i in impls if i not in IMPL_NAMES]
+    if bad:
+        raise OneLineError(f"--impl {bad[0]!r}: expected lean or autograd")
+    return tuple(dict.fromkeys(impls or IMPL_NAMES))
+
+
 def _emit(rows: list[dict], as_json: bool, title: str) -> None:
     if as_json:
         click.echo(json.dumps(rows))
@@ -35,23 +47,29 @@ def bench():
 @click.option("--repeats", type=int, default=50, show_default=True, help="Timed runs of each layer (median taken).")
 @click.option("--warmup", type=int, default=5, show_default=True, help="Untimed runs first.")
 @click.option("--threads", type=int, default=None, help="torch intra-op threads (CPU).  [default: torch's]")
-@click.option("--device", default="cpu", show_default=True, help="cpu, or cuda (timed with CUDA events).")
+@click.option("--device", default="cpu", show_default=True,
+              help="cpu, cuda or cuda:N (timed with CUDA events on that device).")
 @click.option("--n", "n", type=int, default=4, show_default=True, help="ARC recursive steps.")
 @click.option("--pool", default="max", show_default=True, help="ARC pooling: max or mean.")
+@click.option("--impl", "impls", multiple=True, help=IMPL_HELP + "  [default: both]")
+@click.option("--channels-last", is_flag=True, help="Input and layers in channels-last memory format.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
-def layer(repeats, warmup, threads, device, n, pool, as_json):
-    """Forward+backward of ARCConv2d vs the plain 3×3 conv it wraps: C=256, 14×14, T=8, N=2 clips."""
+def layer(repeats, warmup, threads, device, n, pool, impls, channels_last, as_json):
+    """Forward+backward of ARCConv2d vs the plain 3×3 conv it wraps: C=256, 14×14, T=8, N=2 clips; time and the
+    elements kept for the backward."""
     from arc.bench.layer import time_layer
 
     if threads is not None and threads < 1:
         raise OneLineError(f"--threads must be >= 1, got {threads}")
     _check_device(device)
     try:
-        rows = time_layer(repeats=repeats, warmup=warmup, threads=threads, device=device, n=n, pool=pool)
+        rows = time_layer(repeats=repeats, warmup=warmup, threads=threads, device=device, n=n, pool=pool,
+                          impls=_impls(impls), channels_last=channels_last)
     except ValueError as e:
         raise OneLineError(f"arc bench layer: {e}") from None
-    _emit(rows, as_json, f"ARC layer vs plain conv, forward+backward, C=256 14×14 T=8 N=2 on {device}, "
-                         f"median of {repeats} (ms)")
+    _emit(rows, as_json, f"ARC layer vs plain conv, forward+backward, C=256 14×14 T=8 N=2 on {device}"
+                         f"{', channels-last' if channels_last else ''}, median of {repeats} (ms); memory kept for "
+                         "the backward (elements)")
 
 
 @bench.command("reference")
@@ -81,8 +99,9 @@ def reference(repeats, threads, as_json):
 @click.option("--threads", type=int, default=None, help="torch intra-op threads (CPU).")
 @click.option("--no-loader", is_flag=True, help="Skip the data-loader row.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the models first.")
+@click.option("--impl", "impls", multiple=True, help=IMPL_HELP + "  [default: both]")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
-def train(sizes, frames, batch_size, steps, warmup, device, amp, threads, no_loader, compile_, as_json):
+def train(sizes, frames, batch_size, steps, warmup, device, amp, threads, no_loader, compile_, impls, as_json):
     """Training throughput (clips/s) of TSM-R18 vs ARC-TSM-R18, and whether data loading keeps up."""
     from arc.bench.train import time_training
 
@@ -97,7 +116,9 @@ def train(sizes, frames, batch_size, steps, warmup, device, amp, threads, no_loa
         _check_device(device)
     kwargs = dict(frames=frames, batch_size=batch_size, steps=steps, warmup=warmup,
                   device=None if device == "auto" else device, amp=amp, threads=threads, loader=not no_loader,
-                  compile=compile_, log=None if as_json else (lambda line: click.echo(line, err=True)))
+                  compile=compile_, log=None if as_json else (lambda line: click.echo(line, err=True)),
+                  models=("TSM-R18", *(("ARC-TSM-R18 (n=4)", "ARC-TSM-R18 (n=4, autograd)")[IMPL_NAMES.index(i)]
+                                       for i in _impls(impls))))
     if sizes:
         kwargs["sizes"] = sizes
     try:
@@ -105,3 +126,39 @@ def train(sizes, frames, batch_size, steps, warmup, device, amp, threads, no_loa
     except ValueError as e:
         raise OneLineError(f"arc bench train: {e}") from None
     _emit(rows, as_json, f"Training throughput on {device}, {frames} frames, batch {batch_size}")
+
+
+@bench.command("memory")
+@click.option("--backbone", "backbones", multiple=True,
+              help="r18, r34, r50 or r101; repeatable.  [default: r18 and r50]")
+@click.option("--impl", "impls", multiple=True, help=IMPL_HELP + "  [default: both]")
+@click.option("--size", type=int, default=224, show_default=True, help="Frame size in pixels.")
+@click.option("--frames", type=int, default=8, show_default=True, help="Frames per clip.")
+@click.option("--batch-size", type=int, default=2, show_default=True, help="Clips per step.")
+@click.option("--steps", type=int, default=2, show_default=True, help="Training steps per model.")
+@click.option("--device", default="cpu", show_default=True, help="cpu (peak resident memory), cuda or cuda:N "
+              "(torch.cuda.max_memory_allocated).")
+@click.option("--budget", default=None, help="Memory budget, e.g. 16GiB or 500MB: report the largest batch that fits.")
+@click.option("--threads", type=int, default=1, show_default=True, help="torch intra-op threads (CPU).")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+def memory(backbones, impls, size, frames, batch_size, steps, device, budget, threads, as_json):
+    """Peak memory of a few training steps of TSM vs ARC-TSM, per clip, and the largest batch under --budget."""
+    from arc.bench.memory import parse_bytes, peak_memory
+    from arc.nn.choices import BACKBONES
+
+    bad = [b for b in backbones if b not in BACKBONES]
+    if bad:
+        raise OneLineError(f"--backbone {bad[0]!r}: expected one of {', '.join(BACKBONES)}")
+    if threads < 1:
+        raise OneLineError(f"--threads must be >= 1, got {threads}")
+    _check_device(device)
+    names = ("TSM", *(("ARC-TSM (n=4)", "ARC-TSM (n=4, autograd)")[IMPL_NAMES.index(i)] for i in _impls(impls)))
+    try:
+        limit = None if budget is None else parse_bytes(budget)
+        rows = peak_memory(backbones=backbones or ("r18", "r50"), models=names, size=size, frames=frames,
+                           batch=batch_size, steps=steps, device=device, budget=limit, threads=threads,
+                           log=None if as_json else (lambda line: click.echo(line, err=True)))
+    except ValueError as e:
+        raise OneLineError(f"arc bench memory: {e}") from None
+    _emit(rows, as_json, f"Training memory on {device}, {frames} frames at {size}px, batch {batch_size}, "
+                         f"{steps} steps (bytes){'' if budget is None else f'; budget {budget}'}")

@@ -12,7 +12,7 @@ from cli.errors import OneLineError
 from cli.table import print_table
 
 LAYER_OPTIONS = ("C", "H", "W", "T", "K", "cin", "cout", "stride", "pool")
-MODEL_OPTIONS = ("frames", "num_classes", "stages", "motion")
+MODEL_OPTIONS = ("frames", "num_classes", "stages", "motion", "size")
 
 
 def _given(ctx: click.Context, names) -> list[str]:
@@ -25,6 +25,7 @@ def _given(ctx: click.Context, names) -> list[str]:
 @click.option("--model", "model", metavar="BACKBONE", help="Whole model instead of one layer: r18, r34, r50 or r101.")
 @click.option("--frames", type=int, default=8, show_default=True, help="[model] Frames per clip (num_segments).")
 @click.option("--num-classes", type=int, default=174, show_default=True, help="[model] Classifier outputs.")
+@click.option("--size", type=int, default=224, show_default=True, help="[model] Frame size in pixels (square).")
 @click.option("--stages", default="res3,res4,res5", show_default=True,
               help="[model] Stages with ARC, comma-separated paper names res2..res5, or 'none'.")
 @click.option("--motion", type=click.Choice(MOTIONS), default="none", show_default=True,
@@ -41,13 +42,13 @@ def _given(ctx: click.Context, names) -> list[str]:
 @click.option("--pool", default="max", show_default=True, help="[layer] ARC pooling: max (paper) or mean.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.pass_context
-def overhead(ctx, model, frames, num_classes, stages, motion, n, C, H, W, T, K, cin, cout, stride, pool, as_json):
-    """Multiply-adds and parameters (and, for one layer, training memory) of ARC: formulas vs measured.
+def overhead(ctx, model, frames, num_classes, size, stages, motion, n, C, H, W, T, K, cin, cout, stride, pool, as_json):
+    """Multiply-adds, parameters and training memory of ARC: formulas vs measured.
 
-    One layer (default): `arc overhead --C 256 --H 14 --n 4`. Whole model at 224×224:
+    One layer (default): `arc overhead --C 256 --H 14 --n 4`. Whole model (one clip at --size, 224 by default):
     `arc overhead --model r18 --frames 8 --num-classes 174`; with `--motion ms`, MSN and ARC-MSN beside the
     paper's Table 7. FLOPs are multiply-adds of one clip (N = 1),
-    forward; memory is the elements autograd keeps for backward (see docs/overhead.md).
+    forward; memory is the elements kept for the backward of one clip (see docs/overhead.md).
     """
     from arc import overhead as oh
 
@@ -55,18 +56,21 @@ def overhead(ctx, model, frames, num_classes, stages, motion, n, C, H, W, T, K, 
         mixed = _given(ctx, LAYER_OPTIONS)
         if mixed:
             raise OneLineError(f"{', '.join(mixed)}: layer option{'s' if len(mixed) > 1 else ''}, not valid with "
-                               "--model (a model takes --frames, --num-classes, --stages, --n)")
+                               "--model (a model takes --frames, --num-classes, --size, --stages, --motion, --n)")
         try:
             stages = oh.check_model_args(model, frames, num_classes, stages, n)
-            report = (oh.motion_report if motion == "ms" else oh.model_report)(model, frames, num_classes, stages, n)
+            if size < 32:
+                raise ValueError(f"size must be at least 32 pixels (ResNet's stride), got {size}")
+            report_of = oh.motion_report if motion == "ms" else oh.model_report
+            report = report_of(model, frames, num_classes, stages, n, size)
         except ValueError as e:
             raise OneLineError(f"arc overhead --model: {e}") from None
         if as_json:
             click.echo(json.dumps(report))
         elif motion == "ms":
-            _print_motion(report, model, frames, num_classes, stages, n)
+            _print_motion(report, model, frames, num_classes, stages, n, size)
         else:
-            _print_model(report, model, frames, num_classes, stages, n)
+            _print_model(report, model, frames, num_classes, stages, n, size)
         return
 
     stray = _given(ctx, MODEL_OPTIONS)
@@ -95,6 +99,8 @@ def _print_layer(report: dict, plain_mem: int, cin, cout, H, W, T, K, n, stride)
             ["parameters, Eq. 9 as printed", f["params_printed"], None, p["params"], f["params_printed"] / p["params"]],
             ["training memory (elements), Eq. 10", f["memory_elements"], m["memory_elements"], plain_mem,
              m["memory_elements"] / plain_mem],
+            ["  the same, autograd definition", None, m["memory_elements_autograd"], plain_mem,
+             m["memory_elements_autograd"] / plain_mem],
         ],
         title=f"ARC conv layer: Cin={cin}, Cout={cout}, {H}×{W}, T={T}, K={K}, n={n}, stride {stride}; "
               "one clip (N=1), multiply-adds of the forward",
@@ -112,31 +118,35 @@ def _print_layer(report: dict, plain_mem: int, cin, cout, H, W, T, K, n, stride)
         f"{f['params'] - f['params_printed']:,} parameters more: {f['params']:,}, which is what the layer has."
     )
     click.echo(
-        f"Memory: Eq. 10 counts the input, the embedded map, n-1 states and the two attention maps. Autograd keeps "
-        f"the input and, per step, the part Y_i, its two pooled maps, σ(E + A_i) and the state Z_i (the embedded "
-        f"map is only added, never kept): {m['memory_elements'] / f['memory_elements']:.2f}× Eq. 10."
+        f"Memory: Eq. 10 counts the input, the embedded map, n-1 states and the two attention maps. The layer keeps "
+        f"its input and output and rebuilds the rest in the backward: {m['memory_elements'] / f['memory_elements']:.2f}"
+        f"× Eq. 10. Its autograd definition keeps the input and, per step, the part Y_i, its two pooled maps, "
+        f"σ(E + A_i) and the state Z_i: {m['memory_elements_autograd'] / f['memory_elements']:.2f}× Eq. 10."
     )
     if not square:
         click.echo("Cin ≠ Cout or stride > 1: the formulas are Eqs. 8–10 generalised to what the layer executes "
                    "(1×1 maps at the output resolution).")
 
 
-def _print_model(report: dict, backbone, frames, num_classes, stages, n) -> None:
+def _print_model(report: dict, backbone, frames, num_classes, stages, n, size) -> None:
     tsm, arc = report["tsm"], report["arc"]
     print_table(
-        ["", "multiply-adds (G)", "parameters (M)"],
+        ["", "multiply-adds (G)", "parameters (M)", "training memory (M elements)"],
         [
-            ["TSM", tsm["flops"] / 1e9, tsm["params"] / 1e6],
-            ["ARC-TSM", arc["flops"] / 1e9, arc["params"] / 1e6],
-            ["ARC − TSM", (arc["flops"] - tsm["flops"]) / 1e9, (arc["params"] - tsm["params"]) / 1e6],
-            ["ARC / TSM", arc["flops"] / tsm["flops"], arc["params"] / tsm["params"]],
+            ["TSM", tsm["flops"] / 1e9, tsm["params"] / 1e6, tsm["memory_elements"] / 1e6],
+            ["ARC-TSM", arc["flops"] / 1e9, arc["params"] / 1e6, arc["memory_elements"] / 1e6],
+            ["ARC − TSM", (arc["flops"] - tsm["flops"]) / 1e9, (arc["params"] - tsm["params"]) / 1e6,
+             (arc["memory_elements"] - tsm["memory_elements"]) / 1e6],
+            ["ARC / TSM", arc["flops"] / tsm["flops"], arc["params"] / tsm["params"],
+             arc["memory_elements"] / tsm["memory_elements"]],
         ],
-        title=f"{backbone}, {frames} frames at 224×224, {num_classes} classes, ARC in "
-              f"{','.join(stages) or 'no stage'} with n={n}; one clip, forward",
+        title=f"{backbone}, {frames} frames at {size}×{size}, {num_classes} classes, ARC in "
+              f"{','.join(stages) or 'no stage'} with n={n}; one clip: forward multiply-adds, "
+              "elements kept for the backward in training",
     )
 
 
-def _print_motion(report: dict, backbone, frames, num_classes, stages, n) -> None:
+def _print_motion(report: dict, backbone, frames, num_classes, stages, n, size) -> None:
     paper, module = report["paper"] or {}, report["module"]
     rows = [["TSM", report["tsm"]["flops"] / 1e9, report["tsm"]["params"] / 1e6, None, None, None]]
     for label, key in (("MSN", "msn"), (f"ARC-MSN (n={n})", "arc_msn")):
@@ -146,7 +156,7 @@ def _print_motion(report: dict, backbone, frames, num_classes, stages, n) -> Non
     print_table(
         ["", "multiply-adds (G)", "parameters (M)", "paper: SSv1 top-1 %", "paper: GFLOPs", "paper: params (M)"],
         rows,
-        title=f"{backbone}, {frames} frames at 224×224, {num_classes} classes, ARC in "
+        title=f"{backbone}, {frames} frames at {size}×{size}, {num_classes} classes, ARC in "
               f"{','.join(stages) or 'no stage'}; one clip, forward; beside the paper's Table 7 (SSv1, 8 frames)",
     )
     click.echo(f"The MS module: {module['params']:,} parameters, {module['flops'] / 1e9:.3f} G multiply-adds, of "

@@ -29,11 +29,13 @@ def test_layer_json_with_cin_cout_stride_and_mean_pool_matches_the_library():
     assert json.loads(result.stdout) == oh.layer_report(None, 7, 7, 8, 5, 2, 2, cin=12, cout=8, pool="mean")
 
 
-def test_model_json_matches_the_library():
-    result = invoke("overhead", "--model", "r18", "--frames", "8", "--num-classes", "174", "--stages", "res4,res5",
-                    "--n", "2", "--json")
+def test_model_json_matches_the_library_and_has_the_training_memory():
+    result = invoke("overhead", "--model", "r18", "--frames", "4", "--num-classes", "174", "--stages", "res4,res5",
+                    "--n", "2", "--size", "64", "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == oh.model_report("r18", 8, 174, ("res4", "res5"), 2)
+    report = json.loads(result.stdout)
+    assert report == oh.model_report("r18", 4, 174, ("res4", "res5"), 2, 64)
+    assert {k: set(v) for k, v in report.items()} == {m: {"flops", "params", "memory_elements"} for m in ("tsm", "arc")}
 
 
 def test_layer_table_shows_formula_measured_ratio_and_names_the_eq9_gap():
@@ -49,12 +51,14 @@ def test_layer_table_shows_formula_measured_ratio_and_names_the_eq9_gap():
 
 
 def test_model_table_shows_tsm_and_arc_side_by_side():
-    result = invoke("overhead", "--model", "r18")
+    result = invoke("overhead", "--model", "r18", "--frames", "4", "--size", "64")
     assert result.exit_code == 0, result.output
-    report = oh.model_report("r18")
+    report = oh.model_report("r18", 4, size=64)
     rows = {line.split("  ")[0]: line for line in result.stdout.splitlines()}
     assert f"{report['tsm']['flops'] / 1e9:.3f}" in rows["TSM"]
     assert f"{report['arc']['params'] / 1e6:.3f}" in rows["ARC-TSM"]
+    assert rows["ARC / TSM"].split()[-1] == f"{report['arc']['memory_elements'] / report['tsm']['memory_elements']:.3f}"
+    assert "64×64" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -69,6 +73,7 @@ def test_model_table_shows_tsm_and_arc_side_by_side():
         (["--model", "r18", "--n", "0"], "n must be a positive integer"),
         (["--model", "r18", "--C", "64", "--H", "7"], "--C, --H: layer options, not valid with --model"),
         (["--frames", "16"], "--frames: valid only with --model"),
+        (["--model", "r18", "--size", "16"], "size must be at least 32"),
     ],
 )
 def test_bad_overhead_arguments_exit_2_with_one_line(args, words):

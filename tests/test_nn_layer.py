@@ -1,4 +1,5 @@
-"""ARCConv2d against docs/layer.md: zero-init equivalence, the literal definition, gradients, errors."""
+"""ARCConv2d against docs/layer.md: zero-init equivalence, the literal definition, gradients, errors; both
+implementations (`impl="lean"`, `"autograd"`); the ops' contracts (`U` is PyTorch's nearest resize)."""
 
 import copy
 import itertools
@@ -9,11 +10,22 @@ import torch.nn.functional as F
 from torch import nn
 
 from arc import ARCConv2d
+from arc.nn.ops import nearest_index, pool_space, repeat_counts, resize_nearest
 
 T = 3
 
 
-def random_layer(cin, cout, stride, bias, pool="max", aru_act="relu", n=4, with_norm=False, aru_std=0.0, seed=0):
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small tensors: one intra-op thread (two threads on a shared CPU wait on each other at every op)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def random_layer(cin, cout, stride, bias, pool="max", aru_act="relu", n=4, with_norm=False, aru_std=0.0, seed=0,
+                 impl="lean"):
     """A random conv (+ BN + ReLU), its untouched twin, and an ARC layer built from a copy of it."""
     torch.manual_seed(seed)
     conv = nn.Conv2d(cin, cout, 3, stride, 1, bias=bias).double()
@@ -27,7 +39,7 @@ def random_layer(cin, cout, stride, bias, pool="max", aru_act="relu", n=4, with_
             norm.running_var.uniform_(0.5, 2)
         act = nn.ReLU()
     twin = nn.Sequential(*[m for m in (copy.deepcopy(conv), copy.deepcopy(norm), act) if m is not None])
-    layer = ARCConv2d.from_conv(conv, n=n, num_segments=T, norm=norm, act=act, pool=pool, aru_act=aru_act)
+    layer = ARCConv2d.from_conv(conv, n=n, num_segments=T, norm=norm, act=act, pool=pool, aru_act=aru_act, impl=impl)
     if aru_std:
         with torch.no_grad():
             for p in (layer.embed, layer.fuse, layer.attend):
@@ -72,8 +84,9 @@ CASES = list(itertools.product([1, 2], [True, False], ["max", "mean"], ["relu", 
 @pytest.mark.parametrize("stride,bias,pool,aru_act", CASES)
 @pytest.mark.parametrize("with_norm", [False, True])
 @pytest.mark.parametrize("train", [True, False])
-def test_zero_init_equals_wrapped_conv_on_nonnegative_input(stride, bias, pool, aru_act, with_norm, train):
-    layer, twin = random_layer(8, 12, stride, bias, pool, aru_act, with_norm=with_norm)
+@pytest.mark.parametrize("impl", ["lean", "autograd"])
+def test_zero_init_equals_wrapped_conv_on_nonnegative_input(stride, bias, pool, aru_act, with_norm, train, impl):
+    layer, twin = random_layer(8, 12, stride, bias, pool, aru_act, with_norm=with_norm, impl=impl)
     layer.train(train)
     twin.train(train)
     x = torch.rand(2 * T, 8, 7, 7, dtype=torch.float64)
@@ -101,16 +114,20 @@ def test_zero_init_differs_on_signed_input(aru_act):
     list(itertools.product([1, 2], ["max", "mean"], ["relu", "leaky_relu"]))
 )
 @pytest.mark.parametrize("n", [2, 3])
-def test_forward_equals_literal_definition(stride, pool, aru_act, n):
-    layer, _ = random_layer(5, 6, stride, True, pool, aru_act, n=n, aru_std=0.4)
+@pytest.mark.parametrize("impl", ["lean", "autograd"])
+def test_forward_equals_literal_definition(stride, pool, aru_act, n, impl):
+    layer, _ = random_layer(5, 6, stride, True, pool, aru_act, n=n, aru_std=0.4, impl=impl)
     x = torch.randn(2 * T, 5, 7, 6, dtype=torch.float64)  # 7×6 → 4×3 at stride 2: not integer multiples
     torch.testing.assert_close(layer(x), literal_arc(layer, x), rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("stride,pool", list(itertools.product([1, 2], ["max", "mean"])))
 @pytest.mark.parametrize("with_norm", [False, True])
-def test_gradcheck_with_random_aru(stride, pool, with_norm):
-    layer, _ = random_layer(3, 4, stride, True, pool, n=2, with_norm=with_norm, aru_std=0.5, seed=stride)
+@pytest.mark.parametrize("impl", ["lean", "autograd"])
+def test_gradcheck_with_random_aru(stride, pool, with_norm, impl):
+    """Full Jacobians for the definition; random projections (`fast_mode`) for the lean layer, whose full
+    Jacobian is checked on the smallest shapes in test_nn_lean.py."""
+    layer, _ = random_layer(3, 4, stride, True, pool, n=2, with_norm=with_norm, aru_std=0.5, seed=stride, impl=impl)
     layer.eval()
     x = torch.randn(T, 3, 5, 5, dtype=torch.float64, requires_grad=True)
     params = [p for p in layer.parameters()]
@@ -119,7 +136,7 @@ def test_gradcheck_with_random_aru(stride, pool, with_norm):
     def fn(x, *ps):
         return torch.func.functional_call(layer, dict(zip(names, ps, strict=True)), (x,))
 
-    assert torch.autograd.gradcheck(fn, (x, *params), eps=1e-6, atol=1e-7)
+    assert torch.autograd.gradcheck(fn, (x, *params), eps=1e-6, atol=1e-7, fast_mode=impl == "lean")
 
 
 def test_aru_receives_gradient_at_zero_init():
@@ -171,3 +188,38 @@ def test_bad_conv_counts_options_and_input_shapes_are_refused_by_name():
         layer(torch.rand(6, 4, 5, 5))
     with pytest.raises(ValueError, match=r"\[N\*T, 4, H, W\]"):
         layer(torch.rand(8, 3, 5, 5))
+
+
+def test_nearest_index_and_copy_counts_are_those_of_f_interpolate_for_every_size_pair_up_to_80():
+    """`U` is PyTorch's nearest resize (its float32 index rule, not `⌊h·H'/H⌋`: 30 → 58 maps 29 to 14)."""
+    for src in range(1, 81):
+        line = torch.arange(src, dtype=torch.float64).view(1, 1, src, 1)
+        for dst in range(1, 81):
+            copied = F.interpolate(line, size=(dst, 1), mode="nearest").view(-1).long()
+            assert torch.equal(nearest_index(dst, src), copied), (src, dst)
+            assert torch.equal(repeat_counts(dst, src), torch.bincount(copied, minlength=src)), (src, dst)
+    assert int(nearest_index(58, 30)[29]) == 14
+
+
+@pytest.mark.parametrize("size,to", [((7, 5), (14, 10)), ((4, 3), (7, 6)), ((7, 7), (5, 5)), ((30, 29), (58, 58))])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16, torch.float16])
+def test_resize_nearest_is_f_interpolate_and_keeps_the_dtype(size, to, dtype):
+    """Integer factors (expand), others (gather), shrinking (a padded 1×1 conv); the dtype stays the input's —
+    under CUDA autocast `F.interpolate` would return float32 (it is on autocast's float32 list)."""
+    y = torch.randn(2, 3, *size).to(dtype)
+    out = resize_nearest(y, to)
+    assert out.dtype == dtype
+    torch.testing.assert_close(out.double(), F.interpolate(y.double(), size=to, mode="nearest"), rtol=0, atol=0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert resize_nearest(y, to).dtype == dtype
+
+
+@pytest.mark.parametrize("part,state", [((4, 3), (7, 6)), ((10, 10), (20, 20)), ((5, 5), (9, 9))])
+def test_mean_pool_space_is_the_mean_over_the_resized_part_and_compiles_without_graph_breaks(part, state):
+    y = torch.randn(4, 3, *part, dtype=torch.float64)
+    expected = F.interpolate(y, size=state, mode="nearest").mean(dim=(2, 3), keepdim=True)
+    torch.testing.assert_close(pool_space(y, "mean", state), expected, rtol=1e-12, atol=1e-12)
+    torch._dynamo.reset()
+    explanation = torch._dynamo.explain(pool_space)(y, "mean", state)
+    torch._dynamo.reset()
+    assert explanation.graph_break_count == 0, explanation.break_reasons

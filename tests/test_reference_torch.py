@@ -143,20 +143,7 @@ def test_float64_interpolate_leaves_the_float32_rule_once_h_plus_w_exceeds_128()
         assert np.bincount(rows).tolist() == counts, (dtype, 82 + width)
 
 
-REPEAT_COUNTS_REASON = (
-    "arc.nn.layer._repeat_counts counts U's copies with the exact ⌊h·H'/H⌋, not F.interpolate's float32 index: "
-    "30 → 58 copies row 14 three times and row 15 once (exact: twice each)"
-)
-MEAN_SHORTCUT_REASON = (
-    "arc.nn.layer.pool_space takes the plain mean whenever H % H' == 0, but float32 F.interpolate copies the rows "
-    "of 2 → 82 42 and 40 times"
-)
-
-
-@pytest.mark.parametrize("pool", [
-    "max",
-    pytest.param("mean", marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=REPEAT_COUNTS_REASON)),
-])
+@pytest.mark.parametrize("pool", ["max", "mean"])
 def test_reference_equals_torch_layer_where_the_float32_index_differs_from_the_exact_one(pool):
     """H = W = 58, K = 3, stride 2, padding 2: the parts are 30×30 and `U` reads row 14 at h = 29, where the exact
     rule reads 15. Max pool: the fusion and the temporal attention are resized; mean pool: PoolS is also taken
@@ -167,10 +154,8 @@ def test_reference_equals_torch_layer_where_the_float32_index_differs_from_the_e
 
 
 @pytest.mark.parametrize(("src", "dst", "dtype"), [
-    pytest.param(30, 58, torch.float64,
-                 marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=REPEAT_COUNTS_REASON)),
-    pytest.param(2, 82, torch.float32,
-                 marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=MEAN_SHORTCUT_REASON)),
+    (30, 58, torch.float64),
+    (2, 82, torch.float32),
     (7, 14, torch.float64),
     (4, 7, torch.float32),
 ])

@@ -1,5 +1,5 @@
-"""`arc bench train`: training throughput of TSM-R18 vs ARC-TSM-R18 (n=4) side by side, and whether data loading
-keeps up.
+"""`arc bench train`: training throughput of TSM-R18 vs ARC-TSM-R18 (n=4; its lean layer, and its autograd definition)
+side by side, and whether data loading keeps up.
 
 A training step is forward + cross-entropy + backward + SGD step on a batch of random clips `[B, T, 3, S, S]`
 (the data cost is measured separately). The models' steps are interleaved (TSM, ARC, TSM, ARC, …) so that a
@@ -17,11 +17,24 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+from arc.nn.layer import ARCConv2d
 from arc.nn.models import build_model
 from arc.runtime.device import Runtime, autocast, cpu_threads
 from arc.training.recipes import RECIPES
 
-MODELS = {"TSM-R18": dict(n=1), "ARC-TSM-R18 (n=4)": dict(n=4)}
+MODELS = {"TSM-R18": dict(n=1), "ARC-TSM-R18 (n=4)": dict(n=4),
+          "ARC-TSM-R18 (n=4, autograd)": dict(n=4, impl="autograd")}
+
+
+def build(name: str, frames: int, num_classes: int = 174):
+    """The model `name` of `MODELS`, its ARC layers switched to the implementation asked for."""
+    kw = dict(MODELS[name])
+    impl = kw.pop("impl", "lean")
+    model = build_model("r18", num_classes, num_segments=frames, **kw)
+    for m in model.modules():
+        if isinstance(m, ARCConv2d):
+            m.impl = impl
+    return model
 
 
 def forward_gflops(model, clip: torch.Tensor) -> float:
@@ -98,18 +111,21 @@ def loader_clips_per_s(*, size: int, frames: int, batch_size: int, batches: int,
 def time_training(*, sizes=(224, None), frames: int = 8, batch_size: int = 2, steps: int = 5, warmup: int = 1,
                   device: str | None = "cpu", amp: str = "none", channels_last: bool | None = None,
                   threads: int | None = None, loader: bool = True, workers: int = 2, loader_batches: int = 10,
-                  data_root=None, compile: bool = False, log=None) -> list[dict]:
+                  data_root=None, compile: bool = False, models=tuple(MODELS), log=None) -> list[dict]:
     """Rows `{name, frames, size, batch, device, amp, gflops, step_s, clips_per_s, ratio}` per model and size
     (`gflops`: forward multiply-adds per clip; `ratio` = step time / TSM's step time), then one loader row per size
     (`ratio` = loader clips/s / ARC training clips/s at that size: > 1 keeps up). `None` in `sizes` is the
-    synthetic demo's input size."""
+    synthetic demo's input size; `models` are names of `MODELS` (TSM first: the ratios are to it)."""
+    unknown = [m for m in models if m not in MODELS]
+    if unknown or not models or models[0] != "TSM-R18":
+        raise ValueError(f"models must start with TSM-R18 and be among {', '.join(MODELS)}, got {list(models)}")
     rt = Runtime.create(device, amp=amp, channels_last=channels_last)
     demo = RECIPES["synthetic"].input_size
     sizes = [demo if s is None else int(s) for s in sizes]
     rows = []
     with cpu_threads(threads):
         for size in sizes:
-            rows += _model_rows(size, frames, batch_size, steps, warmup, rt, compile, log)
+            rows += _model_rows(size, frames, batch_size, steps, warmup, rt, compile, models, log)
         for size in sizes if loader else ():
             arc_row = next(r for r in rows if r["size"] == size and r["name"].startswith("ARC"))
             lcps = loader_clips_per_s(size=size, frames=frames, batch_size=batch_size, batches=loader_batches,
@@ -123,9 +139,9 @@ def time_training(*, sizes=(224, None), frames: int = 8, batch_size: int = 2, st
 
 
 def _model_rows(size: int, frames: int, batch_size: int, steps: int, warmup: int, rt: Runtime, compile: bool,
-                log) -> list[dict]:
+                names, log) -> list[dict]:
     torch.manual_seed(0)
-    models = {name: build_model("r18", 174, num_segments=frames, **kw) for name, kw in MODELS.items()}
+    models = {name: build(name, frames) for name in names}
     one = torch.zeros(1, frames, 3, size, size)
     flops = {name: forward_gflops(m.eval(), one) for name, m in models.items()}
     times = train_steps(models, size=size, frames=frames, batch_size=batch_size, steps=steps, warmup=warmup,

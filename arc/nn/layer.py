@@ -9,50 +9,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from arc.nn.choices import ARU_ACTS, POOLS, check_choice, check_n
+from arc.nn.lean import Settings, lean_arc
+from arc.nn.ops import channel_map, pool_space, pool_time, resize_nearest, sigma
 
+__all__ = ["IMPLS", "ARCConv2d", "channel_map", "pool_space", "pool_time", "resize_nearest"]
 
-def channel_map(weight: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """`(W ⋆ Y)[b, o, h, w] = Σ_k W[o, k] Y[b, k, h, w]`: a bias-free 1×1 map, `W` is `[C_to, C_from]`."""
-    return F.conv2d(y, weight[:, :, None, None])
-
-
-def resize_nearest(y: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """`U`: nearest resize to `size`, `U(y)[…, h, w] = y[…, ⌊h·H'/H⌋, ⌊w·W'/W⌋]`; the identity at equal size."""
-    return y if tuple(y.shape[-2:]) == tuple(size) else F.interpolate(y, size=size, mode="nearest")
-
-
-def _repeat_counts(out_len: int, in_len: int, device) -> torch.Tensor:
-    """How many times `U` copies each of `in_len` positions when resizing to `out_len`."""
-    index = torch.arange(out_len, device=device) * in_len // out_len
-    return torch.bincount(index, minlength=in_len)
-
-
-def pool_space(y: torch.Tensor, pool: str, size: tuple[int, int]) -> torch.Tensor:
-    """`PoolS(U(y))` → `[N·T, c, 1, 1]`, without materialising `U(y)`.
-
-    When `y` is no larger than `size`, max over `U(y)` is max over `y` (every pixel is copied at least once),
-    and mean over `U(y)` weights each pixel by its copy count — uniform weights (a plain mean) when the sizes
-    are integer multiples. A part larger than the state (a padded 1×1 conv) is resized first: `U` drops pixels.
-    """
-    H, W = size
-    h, w = y.shape[-2:]
-    if h > H or w > W:
-        y, (h, w) = resize_nearest(y, size), size
-    if pool == "max":
-        return y.amax(dim=(2, 3), keepdim=True)
-    if H % h == 0 and W % w == 0:
-        return y.mean(dim=(2, 3), keepdim=True)
-    counts = _repeat_counts(H, h, y.device)[:, None] * _repeat_counts(W, w, y.device)[None, :]
-    return (y * counts.to(y.dtype)).sum(dim=(2, 3), keepdim=True) / (H * W)
-
-
-def pool_time(y: torch.Tensor, pool: str, num_segments: int) -> torch.Tensor:
-    """`PoolT(y)`: over the `T` frames of each clip at every position, `[N·T, c, h, w]` → `[N, c, h, w]`.
-
-    `U` is spatial, so `PoolT(U(y)) = U(PoolT(y))` for both max and mean.
-    """
-    clips = y.view(-1, num_segments, *y.shape[1:])
-    return clips.amax(dim=1) if pool == "max" else clips.mean(dim=1)
+IMPLS = ("lean", "autograd")  # lean: hand-written backward, keeps little (lean.py); autograd: the definition below
 
 
 def _accumulate(total: torch.Tensor | None, term: torch.Tensor) -> torch.Tensor:
@@ -78,6 +40,13 @@ class ARCConv2d(nn.Module):
     Initialisation: the ARU maps start at zero, so `Z_i = σ(σ(X0))`; on non-negative input (the output of
     a ReLU, as in every ResNet block) the layer then computes exactly the wrapped conv. On signed input it
     does not: `σ` clips the negative part of `X0` for parts `i ≥ 2`.
+
+    `impl` chooses how the same function is differentiated: `"lean"` (the default) runs `arc.nn.lean`, whose
+    hand-written backward keeps only what conv → BatchNorm → activation keeps and rebuilds the states;
+    `"autograd"` runs `_recurse` below, the definition term for term, and lets autograd keep every state. An
+    activation other than `nn.ReLU` / `nn.LeakyReLU` / None, or a string padding that is not symmetric, has no
+    hand-written derivative here and runs the autograd definition (`uses_lean` says which runs). `trace()`
+    always runs the definition.
     """
 
     def __init__(
@@ -96,6 +65,7 @@ class ARCConv2d(nn.Module):
         act: nn.Module | None = None,
         pool: str = "max",
         aru_act: str = "relu",
+        impl: str = "lean",
     ):
         super().__init__()
         check_n(n, "ARCConv2d: n")
@@ -105,6 +75,7 @@ class ARCConv2d(nn.Module):
             raise ValueError(f"ARCConv2d: num_segments must be an integer >= 1, got {num_segments!r}")
         check_choice(pool, POOLS, "ARCConv2d: pool")
         check_choice(aru_act, ARU_ACTS, "ARCConv2d: aru_act")
+        check_choice(impl, IMPLS, "ARCConv2d: impl")
         if norm is not None:
             if not isinstance(norm, nn.BatchNorm2d):
                 raise TypeError(f"ARCConv2d: norm must be a BatchNorm2d (per-channel), got {type(norm).__name__}")
@@ -115,7 +86,7 @@ class ARCConv2d(nn.Module):
         self.kernel_size = pair(kernel_size)
         self.stride, self.dilation = pair(stride), pair(dilation)
         self.padding = padding if isinstance(padding, str) else pair(padding)
-        self.n, self.num_segments, self.pool, self.aru_act = n, num_segments, pool, aru_act
+        self.n, self.num_segments, self.pool, self.aru_act, self.impl = n, num_segments, pool, aru_act, impl
         self.norm, self.act = norm, act
 
         c = out_channels // n
@@ -141,6 +112,7 @@ class ARCConv2d(nn.Module):
         act: nn.Module | None = None,
         pool: str = "max",
         aru_act: str = "relu",
+        impl: str = "lean",
     ) -> ARCConv2d:
         """Wrap an existing conv (sharing its `weight`/`bias` tensors) and the `norm`/`act` that follow it."""
         if not isinstance(conv, nn.Conv2d):
@@ -154,6 +126,7 @@ class ARCConv2d(nn.Module):
         layer = cls(
             conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
             conv.bias is not None, n=n, num_segments=num_segments, norm=norm, act=act, pool=pool, aru_act=aru_act,
+            impl=impl,
         )
         layer.weight = conv.weight
         layer.bias = conv.bias
@@ -181,12 +154,12 @@ class ARCConv2d(nn.Module):
         )
         if self.n > 1:
             s += f", pool={self.pool!r}, aru_act={self.aru_act!r}"
-        return s
+        return s + f", impl={self.impl!r}"
 
     # -- the forward path f_i: conv → norm → act on channel slice i --------------------------------------
 
     def _sigma(self, x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
-        return F.relu(x, inplace) if self.aru_act == "relu" else F.leaky_relu(x, 0.01, inplace)
+        return sigma(x, self.aru_act, inplace)
 
     def _norm_factor(self) -> float | None:
         """BatchNorm's running-average factor for this forward (counted once, not once per part)."""
@@ -224,21 +197,62 @@ class ARCConv2d(nn.Module):
     # -- the recursion -----------------------------------------------------------------------------------
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._recurse(x, None)
+        settings = self._lean_settings() if self.impl == "lean" else None
+        if settings is None:
+            return self._recurse(x, None)
+        self._check_input(x)
+        norm = self.norm
+        factor = self._norm_factor() if norm is not None else 0.0
+        track = norm is not None and (not norm.training or norm.track_running_stats)
+        return lean_arc(
+            x, self.weight, self.bias, self.embed, self.fuse, self.attend,
+            None if norm is None else norm.weight, None if norm is None else norm.bias,
+            norm.running_mean if track else None, norm.running_var if track else None,
+            settings._replace(batch_stats=norm is not None and (norm.training or norm.running_mean is None),
+                              momentum=0.0 if factor is None else factor),
+        )
+
+    @property
+    def uses_lean(self) -> bool:
+        """Whether `forward` runs the lean layer (`impl="lean"` and a forward path it differentiates)."""
+        return self.impl == "lean" and self._lean_settings() is not None
+
+    def _lean_settings(self) -> Settings | None:
+        """The lean layer's settings for this layer, None where it has no hand-written derivative."""
+        act, slope = self.act, 0.0
+        if isinstance(act, nn.ReLU):
+            act = "relu"
+        elif isinstance(act, nn.LeakyReLU):
+            act, slope = "leaky_relu", act.negative_slope
+        elif act is not None:
+            return None
+        padding = self.padding
+        if isinstance(padding, str):
+            reach = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size, strict=True)]
+            if padding == "same" and any(r % 2 for r in reach):
+                return None
+            padding = (0, 0) if padding == "valid" else tuple(r // 2 for r in reach)
+        norm = self.norm
+        return Settings(self.n, self.num_segments, self.stride, padding, self.dilation, self.pool, self.aru_act,
+                        act, slope, norm is not None, False, 0.0, 1e-5 if norm is None else norm.eps)
 
     def trace(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, list[torch.Tensor]]]:
         """Forward that also returns, per step, the state `Z_i` and the attention map `A_i` (paper Figs. 3, 6)."""
         record: dict[str, list[torch.Tensor]] = {"state": [], "attention": []}
         return self._recurse(x, record), record
 
-    def _recurse(self, x: torch.Tensor, record: dict | None) -> torch.Tensor:
+    def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"ARCConv2d expects input [N*T, {self.in_channels}, H, W], got {list(x.shape)}")
-        T = self.num_segments
-        if x.shape[0] % T:
+        if x.shape[0] % self.num_segments:
             raise ValueError(
-                f"ARCConv2d: batch {x.shape[0]} is not a multiple of num_segments={T} (input is [N*T, C, H, W])"
+                f"ARCConv2d: batch {x.shape[0]} is not a multiple of num_segments={self.num_segments} "
+                "(input is [N*T, C, H, W])"
             )
+
+    def _recurse(self, x: torch.Tensor, record: dict | None) -> torch.Tensor:
+        self._check_input(x)
+        T = self.num_segments
         factor = self._norm_factor() if self.norm is not None else None
         size = tuple(x.shape[-2:])
         z = x
