@@ -18,6 +18,7 @@ COMMANDS = {
     "overhead": ("cli.overhead", "overhead", "FLOPs / parameters / memory of ARC: paper formulas vs measured."),
     "data": ("cli.data", "data", "Dataset tools: write the synthetic dataset, check a data root."),
     "bench": ("cli.bench", "bench", "Benchmarks that print their figures (layer, reference, training)."),
+    "viz": ("cli.viz", "viz", "The paper's figures (attention, states, Grad-CAM, confusion groups) and curves."),
 }
 
 
