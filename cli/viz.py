@@ -76,20 +76,22 @@ def attention(checkpoint, layers, video, clips, data_root, device, out):
 @_CHECKPOINT
 @click.option("--layer", default="res3-block1-conv2", show_default=True,
               help="The ARC layer (the paper's: second 3x3 conv of the second block of res3 = layer2.1.conv2).")
+@click.option("--change", is_flag=True, help="Draw Z_i - Z_1 (what the recursion added) on a symmetric scale.")
 @_VIDEO
 @_INDEX
 @_DATA_ROOT
 @_DEVICE
 @_OUT
-def states(checkpoint, layer, video, index, data_root, device, out):
+def states(checkpoint, layer, change, video, index, data_root, device, out):
     """Fig. 6: the input states Z_1..Z_n of one ARC layer, mean over channels, per frame, under the RGB frames."""
     from arc.viz.common import default_out
     from arc.viz.states import plot_states
 
     _check_out(out)
     with library_errors():
-        fig = plot_states(checkpoint, video=video, layer=layer, data_root=data_root, index=index, device=device)
-    _write(fig, out, default_out(checkpoint, f"states-{_tag(video, index)}"))
+        fig = plot_states(checkpoint, video=video, layer=layer, data_root=data_root, index=index, change=change,
+                          device=device)
+    _write(fig, out, default_out(checkpoint, f"states{'-change' if change else ''}-{_tag(video, index)}"))
 
 
 @viz.command("cam", short_help="Grad-CAM on the frames, baseline vs ARC (paper Fig. 5).")

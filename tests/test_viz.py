@@ -129,6 +129,14 @@ def test_states_are_the_layers_trace_averaged_over_channels(runs):
     limits = {grid[i + 1, t].get_images()[0].get_clim() for i in range(4) for t in range(T)}
     assert limits == {(expected.min(), expected.max())}          # one colour scale for every step and frame
 
+    change = plot_states(runs["arc_random"], video=runs["video"], change=True)
+    grid = np.array(change.axes[: 4 * T]).reshape(4, T)
+    for t in range(T):
+        for i in range(1, 4):
+            (shown,) = images(grid[i, t])
+            np.testing.assert_allclose(shown, expected[i, t] - expected[0, t], rtol=1e-6, atol=1e-9)
+    assert grid[1, 0].get_ylabel() == "$Z_2 - Z_1$"
+
 
 def test_attention_rows_are_each_steps_attention_averaged_per_channel(runs):
     model, state = ckpt.load_model(runs["arc_random"])

@@ -158,8 +158,10 @@ def find_module(model, name: str, checkpoint="the model"):
         blocks = [friendly_name(n) for n in modules if n.count(".") == 1 and n.split(".")[0] in _STAGE_OF_LAYER]
         near = difflib.get_close_matches(name, [friendly_name(n) for n in modules if n], n=3)
         hint = f"; did you mean {', '.join(near)}?" if near else ""
-        raise VizError(f"{checkpoint} has no layer {name!r}: give a stage ({', '.join(stages)}), a block "
-                       f"({blocks[0]} … {blocks[-1]}) or a module name as in model.named_modules(){hint}")
+        kinds = ([f"a stage ({', '.join(stages)})"] if stages else []) + \
+            ([f"a block ({blocks[0]} … {blocks[-1]})"] if blocks else [])
+        kinds.append("a module name as in model.named_modules()")
+        raise VizError(f"{checkpoint} has no layer {name!r}: give {' or '.join(kinds)}{hint}")
     return friendly_name(target), modules[target]
 
 
