@@ -5,8 +5,8 @@
     predict("dive.mp4", "runs/d48/best.pt")                   # [(class name, probability), …], best first
 
 Evaluation writes, into `out_dir`, the per-video scores of every split (`arc.submission`) and, where the split has
-labels, the confusion matrix and per-class accuracy. The folder is checked writable before any work; a file that
-cannot be written afterwards does not lose the metrics (it is listed in `failed`).
+labels, the confusion matrix (`.npy` and a `.png` drawing) and per-class accuracy. The folder is checked writable
+before any work; a file that cannot be written afterwards does not lose the metrics (it is listed in `failed`).
 Scoring itself (views averaged as probabilities, the metrics) is `arc.scoring`, shared with validation in training.
 """
 
@@ -26,6 +26,7 @@ from arc.runtime.device import Runtime
 from arc.scoring import Scores, view_probs
 from arc.training import checkpoint as ckpt
 from arc.training.outdir import check_writable
+from arc.viz.confusion import write_confusion_png
 
 JSON_KEYS = ("num_classes", "top1", "top5", "mean_class_acc", "clips", "crops", "videos")
 METRICS = ("top1", "top5", "mean_class_acc")
@@ -92,6 +93,8 @@ def evaluate(checkpoint: str | Path, *, data_root: str | None = None, split: str
     if s is not None:
         writers["confusion"] = (f"{prefix}-confusion.npy", lambda p: np.save(p, s.confusion))
         writers["per_class"] = (f"{prefix}-per_class.csv", lambda p: write_per_class(p, s.confusion, classes))
+        writers["confusion_image"] = (f"{prefix}-confusion.png",
+                                      lambda p: write_confusion_png(p, s.confusion, classes, prefix.name))
     for name, (path, write) in writers.items():
         try:
             write(Path(path))

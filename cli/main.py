@@ -19,6 +19,7 @@ COMMANDS = {
     "overhead": ("cli.overhead", "overhead", "FLOPs / parameters / memory of ARC: paper formulas vs measured."),
     "data": ("cli.data", "data", "Datasets: where they live, download / prepare, check, the synthetic set."),
     "bench": ("cli.bench", "bench", "Benchmarks that print their figures (layer, reference, training)."),
+    "viz": ("cli.viz", "viz", "The paper's figures (attention, states, Grad-CAM, confusion groups) and curves."),
 }
 
 

@@ -78,6 +78,21 @@ def test_short_cpu_training_run_beats_chance_on_synthetic_val(learned):
 
 
 @pytest.mark.slow
+def test_the_run_writes_tensorboard_curves_equal_to_its_metrics_and_a_confusion_image_per_epoch(learned):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(learned / "tb"), size_guidance={"scalars": 0, "images": 0})
+    events.Reload()
+    rows = [json.loads(line) for line in (learned / "metrics.jsonl").read_text().splitlines()]
+    top1 = [(e.step, e.value) for e in events.Scalars("epoch/val_top1")]
+    assert top1 == [(r["epoch"], pytest.approx(r["val_top1"])) for r in rows]
+    steps = events.Scalars("step/loss")
+    assert len(steps) >= EPOCHS and steps[-1].step == 25 * EPOCHS   # 400 clips / batch 16 per epoch
+    assert all(e.value > 0 for e in steps) and all(e.value > 0 for e in events.Scalars("step/clips_per_s"))
+    assert [e.step for e in events.Images("val/confusion")] == list(range(1, EPOCHS + 1))
+
+
+@pytest.mark.slow
 def test_eval_json_has_the_documented_keys_and_fractions(learned, tmp_path):
     result = CliRunner().invoke(cli, ["eval", "--checkpoint", str(learned / "best.pt"), "--json", "--clips", "2",
                                       "--out", str(tmp_path), "--workers", "0"])
@@ -86,6 +101,7 @@ def test_eval_json_has_the_documented_keys_and_fractions(learned, tmp_path):
     assert set(r) == {"num_classes", "top1", "top5", "mean_class_acc", "clips", "crops", "videos"}
     assert (r["num_classes"], r["clips"], r["crops"], r["videos"]) == (5, 2, 1, 60)
     assert 0.2 < r["top1"] <= r["top5"] <= 1 and 0 <= r["mean_class_acc"] <= 1
+    assert (tmp_path / "best-val-confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     conf = __import__("numpy").load(tmp_path / "best-val-confusion.npy")
     assert conf.shape == (5, 5) and conf.sum() == 60 and conf.trace() / 60 == pytest.approx(r["top1"])
     lines = (tmp_path / "best-val-per_class.csv").read_text().splitlines()

@@ -35,6 +35,7 @@ from arc.runtime import distributed
 from arc.runtime.device import Runtime, cpu_threads, default_workers, seed_everything
 from arc.scoring import score
 from arc.training import checkpoint
+from arc.training.board import Board
 from arc.training.config import ConfigError, TrainConfig
 from arc.training.outdir import OutputDir, OutputError
 from arc.training.report import Reporter
@@ -80,7 +81,8 @@ class Data:
 @dataclass
 class Loop:
     """What the loop works with besides the run's state: the model as stepped (DDP / compiled), the data, the
-    processes, the runtime, the reporter, the stop request and the ranks' agreement on it, when to save, TensorBoard."""
+    processes, the runtime, the reporter, the stop request and the ranks' agreement on it, when to save, TensorBoard
+    (`board`, rank 0's; others' do nothing) and when its per-step scalars were last written (`window_start`)."""
 
     step_model: torch.nn.Module
     data: Data
@@ -90,7 +92,8 @@ class Loop:
     stop: StopRequest
     agreement: distributed.Agreement
     saver: Saver
-    tb: object = None
+    board: Board
+    window_start: float = dataclasses.field(default_factory=time.perf_counter)
 
 
 # -- set-up ---------------------------------------------------------------------------------------------------
@@ -162,14 +165,13 @@ def _train(config: TrainConfig, notes: list[str], saved: dict | None, rt: Runtim
     if config.compile:
         step_model = torch.compile(step_model)
     out = Path(config.out)
-    tb = open_outputs(run, out, ctx, report, data, rt)
-    loop = Loop(step_model, data, ctx, rt, report, stop, distributed.Agreement(ctx), Saver(config), tb)
-    while run.epoch < config.epochs:
-        start = time.perf_counter()
-        train_one_epoch(run, loop)
-        end_epoch(run, loop, seconds=time.perf_counter() - start)
-    if tb is not None:
-        tb.close()
+    board = open_outputs(run, out, ctx, report, data, rt)
+    loop = Loop(step_model, data, ctx, rt, report, stop, distributed.Agreement(ctx), Saver(config), board)
+    with board:
+        while run.epoch < config.epochs:
+            start = time.perf_counter()
+            train_one_epoch(run, loop)
+            end_epoch(run, loop, seconds=time.perf_counter() - start)
     return {"out": str(out), "best_top1": run.best_top1, "epochs": run.epoch, "last": str(out / "last.pt"),
             "best": str(out / "best.pt"), "metrics": str(out / "metrics.jsonl")}
 
@@ -252,9 +254,10 @@ def param_groups(model, weight_decay: float) -> list[dict]:
 
 def open_outputs(run: Run, out: Path, ctx, report: Reporter, data: Data, rt: Runtime):
     """Rank 0: the output folder, `config.json`, `metrics.jsonl` cut to the resumed epoch, TensorBoard, the
-    header line. Returns the TensorBoard writer (or None)."""
+    header line. Returns the run's `Board` (TensorBoard in OUT/tb; a resumed run hides the events written after
+    its checkpoint; other ranks get one that does nothing)."""
     if not ctx.main:
-        return None
+        return Board(out / "tb", enabled=False)
     (out / "config.json").write_text(json.dumps({**run.config.to_dict(), "classes": run.classes}, indent=2) + "\n")
     keep_metrics_until(out / "metrics.jsonl", run.epoch)
     c = run.config
@@ -262,7 +265,7 @@ def open_outputs(run: Run, out: Path, ctx, report: Reporter, data: Data, rt: Run
                 f"{model_name(c)}; {c.epochs} epochs × {len(data.train_loader)} steps, global batch "
                 f"{c.batch_size} on {ctx.world_size} × {rt}; {data.workers} loader worker(s) per process; "
                 f"{c.test_clips} clip(s) per validation video; {run.schedule}; out {out}")
-    return tensorboard(out)
+    return Board(out / "tb", purge_step=run.step)
 
 
 # -- the loop ------------------------------------------------------------------------------------------------
@@ -278,7 +281,7 @@ def train_one_epoch(run: Run, loop: Loop) -> None:
     loop.step_model.train()
     data.train_sampler.set_epoch(run.epoch, start=run.batch_in_epoch * data.per_rank_batch)
     loop.report.start(run.epoch + 1, c.epochs, steps, run.batch_in_epoch)
-    pending = torch.zeros(3, dtype=torch.float64, device=loop.rt.device)   # loss · samples, samples, non-finite
+    pending = torch.zeros(PENDING, dtype=torch.float64, device=loop.rt.device)
     try:
         for clips, labels, _, bad in data.train_loader:
             for b in bad:
@@ -305,22 +308,27 @@ def train_one_epoch(run: Run, loop: Loop) -> None:
     flush(run, loop, pending, run.schedule.lr_at_step(max(run.step - 1, 0)))
 
 
+PENDING = 5  # what a step adds to the device sums: loss · samples, samples, non-finite, gradient norm, steps
+
+
 def train_step(run: Run, step_model, clips, labels, rt: Runtime) -> torch.Tensor:
-    """One optimiser step on a batch; returns `[loss · samples, samples, non-finite]` on the device (no sync)."""
+    """One optimiser step on a batch; returns `[loss · samples, samples, non-finite, gradient norm, 1]` on the device
+    (no sync; the norm is the one clipped, 0 without `clip_grad`)."""
     clips, labels = clips[:, 0].to(rt.device, non_blocking=True), labels.to(rt.device, non_blocking=True)
     with rt.autocast():
         logits = step_model(clips)
     loss = F.cross_entropy(logits.float(), labels)
     run.optimizer.zero_grad(set_to_none=True)
     run.scaler.scale(loss).backward()
+    norm = loss.new_zeros(())
     if run.config.clip_grad > 0:
         run.scaler.unscale_(run.optimizer)
-        torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.config.clip_grad)
+        norm = torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.config.clip_grad)
     run.scaler.step(run.optimizer)
     run.scaler.update()
     n = labels.new_tensor(labels.numel(), dtype=torch.float64)
     loss = loss.detach().double()
-    return torch.stack([loss * n, n, (~torch.isfinite(loss)).double()])
+    return torch.stack([loss * n, n, (~torch.isfinite(loss)).double(), norm.detach().double(), n.new_ones(())])
 
 
 def flush(run: Run, loop: Loop, pending: torch.Tensor, lr: float) -> None:
@@ -330,7 +338,7 @@ def flush(run: Run, loop: Loop, pending: torch.Tensor, lr: float) -> None:
     local_bad = torch.tensor([float(len(run.sums.bad))], dtype=torch.float64, device=pending.device)
     totals = distributed.all_reduce_tensor(torch.cat([pending, local_bad]), loop.ctx).tolist()
     pending.zero_()
-    loss_sum, samples, nonfinite, bad = totals
+    loss_sum, samples, nonfinite, norm_sum, steps, bad = totals
     if nonfinite:
         raise TrainingStopped(f"the training loss is not finite at epoch {run.epoch + 1}, between steps "
                               f"{run.step - run.batch_in_epoch + 1} and {run.step} (lr {lr:.4g}): stopping, "
@@ -339,6 +347,11 @@ def flush(run: Run, loop: Loop, pending: torch.Tensor, lr: float) -> None:
     run.sums.samples += int(samples)
     run.sums.bad_total = int(bad)
     loop.report.log(run.batch_in_epoch, run.sums.loss, lr)
+    now, seconds = time.perf_counter(), time.perf_counter() - loop.window_start
+    if steps:
+        loop.board.step(run.step, loss=loss_sum / max(samples, 1), lr=lr, clips_per_s=samples / max(seconds, 1e-9),
+                        grad_norm=norm_sum / steps if c.clip_grad > 0 else None)
+    loop.window_start = now
     if bad > c.max_bad_fraction * loop.data.train_size:
         every = sorted({b for r in distributed.all_gather_objects(run.sums.bad, loop.ctx) for b in r})
         raise TrainingStopped(f"{int(bad)} unreadable training sample(s), more than --max-bad-fraction "
@@ -370,7 +383,8 @@ def end_epoch(run: Run, loop: Loop, seconds: float) -> None:
     improved = val.top1 > run.best_top1
     run.best_top1 = max(run.best_top1, val.top1)
     if ctx.main:
-        log_metrics(row, out, loop.tb)
+        log_metrics(row, out)
+        loop.board.epoch(row["epoch"], row, confusion=val.confusion)
         report.info(f"epoch {row['epoch']}/{c.epochs}: train loss {row['train_loss']:.4f}, val loss "
                     f"{row['val_loss']:.4f}, top-1 {100 * row['val_top1']:.2f}%, top-5 "
                     f"{100 * row['val_top5']:.2f}%, lr {row['lr']:.4g}, {seconds:.1f} s")
@@ -432,15 +446,10 @@ def last_note(out: Path) -> str:
         return f"the last checkpoint is {last}"
 
 
-def log_metrics(row: dict, out: Path, tb) -> None:
-    """Append `row` to OUT/metrics.jsonl (and TensorBoard)."""
+def log_metrics(row: dict, out: Path) -> None:
+    """Append `row` to OUT/metrics.jsonl."""
     with open(out / "metrics.jsonl", "a") as f:
         f.write(json.dumps(row) + "\n")
-    if tb is not None:
-        for k, v in row.items():
-            if k != "epoch":
-                tb.add_scalar(k, v, row["epoch"])
-        tb.flush()
 
 
 def keep_metrics_until(path: Path, epoch: int) -> None:
@@ -450,12 +459,3 @@ def keep_metrics_until(path: Path, epoch: int) -> None:
     rows = [line for line in path.read_text().splitlines() if line.strip()]
     kept = [line for line in rows if json.loads(line)["epoch"] <= epoch]
     path.write_text("".join(line + "\n" for line in kept))
-
-
-def tensorboard(out: Path):
-    """A SummaryWriter in OUT/tb when TensorBoard is installed, else None."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        return None
-    return SummaryWriter(log_dir=str(out / "tb"))
