@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(VENV)/bin/arc train --dataset synthetic --backbone r18 --n 4 --device cpu --threads 1 --workers 1 --out runs/demo && $(VENV)/bin/arc eval --checkpoint runs/demo/best.pt --workers 1
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --maxprocesses 4 --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

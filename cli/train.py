@@ -92,7 +92,8 @@ def train(no_shift, compile_, **options):
     """Train ARC-TSM (or TSM with --n 1, TSN with --no-shift) with the paper's recipe.
 
     Outputs in OUT: last.pt (every epoch, every --save-every, and on SIGINT/SIGTERM), best.pt, metrics.jsonl (one
-    line per epoch), config.json. An OUT that holds a run needs --resume or --overwrite. Ctrl-C or SIGTERM finish
+    line per epoch), config.json, and TensorBoard events in tb/ (always on: tensorboard --logdir OUT/tb). An OUT
+    that holds a run needs --resume or --overwrite. Ctrl-C or SIGTERM finish
     the step, save and print the command that resumes (exit 130 / 143); a second Ctrl-C aborts at once.
     Distributed: torchrun --nproc_per_node K --no-python -- arc train … (the -- keeps torchrun from reading --n as
     one of its own options).

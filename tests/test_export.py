@@ -96,7 +96,9 @@ def test_onnx_carries_the_class_names_inside_and_beside(onnx_file):
 
 def test_torchscript_runs_in_a_process_without_arc(checkpoint, tmp_path):
     r = export(checkpoint, tmp_path / "model.pt", format="torchscript")
-    assert r["frames"] == 4 and r["max_abs_diff"] == 0.0
+    # the traced graph holds the layer's definition, eager PyTorch its lean forward: the same function, up to the
+    # float32 rounding of a different order of additions
+    assert r["frames"] == 4 and r["max_abs_diff"] <= 1e-5
     x = clips(3, 4)
     torch.save(x, tmp_path / "x.pt")
     script = NO_ARC + (

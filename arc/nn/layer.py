@@ -45,8 +45,8 @@ class ARCConv2d(nn.Module):
     hand-written backward keeps only what conv → BatchNorm → activation keeps and rebuilds the states;
     `"autograd"` runs `_recurse` below, the definition term for term, and lets autograd keep every state. An
     activation other than `nn.ReLU` / `nn.LeakyReLU` / None, or a string padding that is not symmetric, has no
-    hand-written derivative here and runs the autograd definition (`uses_lean` says which runs). `trace()`
-    always runs the definition.
+    hand-written derivative here and runs the autograd definition (`uses_lean` says which runs). `trace()`,
+    and `torch.jit.trace` / ONNX export (which record aten ops), always run the definition.
     """
 
     def __init__(
@@ -198,7 +198,7 @@ class ARCConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         settings = self._lean_settings() if self.impl == "lean" else None
-        if settings is None:
+        if settings is None or torch.jit.is_tracing():  # an exported graph holds aten ops, not a Python Function
             return self._recurse(x, None)
         self._check_input(x)
         norm = self.norm

@@ -115,6 +115,7 @@ def repeats_evenly(out_len: int, in_len: int) -> bool:
     """Whether `U` from `in_len` to `out_len` copies every position `out_len / in_len` times, as a broadcast
     would: an integer factor *and* PyTorch's float32 index agreeing with `h // factor` (it does not for 2 → 82,
     which copies 42 and 40 times). Decided on the host, a constant to `torch.compile`."""
+    out_len, in_len = int(out_len), int(in_len)  # sizes are tensors while torch.jit or torch.onnx traces
     if out_len % in_len:
         return False
     index = np.minimum(np.floor(np.arange(out_len, dtype=np.float32) * np.float32(in_len / out_len)), in_len - 1)
