@@ -25,6 +25,16 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch intra-op thread for a module's tests (`pytestmark = pytest.mark.usefixtures("one_thread")`): on a
+    shared machine OpenMP threads waiting for each other make small tensors' ops several times slower."""
+    from arc.runtime.device import cpu_threads
+
+    with cpu_threads(1):
+        yield
+
+
 @pytest.fixture(scope="session")
 def test_data() -> Path:
     """`tests/data/`: real files the tests read (the 174 Something-Something V1 class names)."""

@@ -13,7 +13,6 @@ from click.testing import CliRunner
 
 from arc.data.synth import write_synthetic
 from arc.evaluation import evaluate, predict_many
-from arc.runtime.device import cpu_threads
 from arc.training.config import TrainConfig
 from arc.training.loop import train
 from cli.main import cli
@@ -21,11 +20,7 @@ from cli.main import cli
 FRAMES = 4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on a shared 2-core machine this is several times faster than two."""
-    with cpu_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

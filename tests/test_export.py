@@ -20,7 +20,6 @@ from PIL import Image
 from arc.evaluation import predict
 from arc.export import export
 from arc.nn.models import build_model
-from arc.runtime.device import cpu_threads
 from arc.training import checkpoint as ckpt
 from cli.main import cli
 
@@ -30,10 +29,7 @@ CLASSES = ["a", "b, with a comma", "c", "d", "e"]
 NO_ARC = "import sys; sys.modules['arc'] = None; sys.modules['cli'] = None\n"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    with cpu_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,7 @@ from arc.nn.ops import nearest_index, pool_space, repeat_counts, resize_nearest
 T = 3
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one intra-op thread (two threads on a shared CPU wait on each other at every op)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_layer(cin, cout, stride, bias, pool="max", aru_act="relu", n=4, with_norm=False, aru_std=0.0, seed=0,

@@ -7,19 +7,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
-from PIL import Image
 from torch import nn
 
 from arc.data.clips import load_clip
 from arc.data.registry import DATASETS
-from arc.data.synth import CLASSES, render_video, write_synthetic
-from arc.runtime.device import cpu_threads
+from arc.data.synth import CLASSES, render_video, write_mp4, write_synthetic
 from arc.training import checkpoint as ckpt
 from arc.training.config import TrainConfig
 from arc.training.loop import train
@@ -39,32 +36,13 @@ from arc.viz.curves import plot_curves
 from arc.viz.states import plot_states, state_maps
 from cli.main import cli
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 T = 4
 
 
 def images(ax) -> list[np.ndarray]:
     return [np.asarray(im.get_array()) for im in ax.get_images()]
 
-
-def write_mp4(path: Path, frames: list[Image.Image], fps: int = 12) -> Path:
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=fps, options={"crf": "12"})
-        stream.width, stream.height = frames[0].size
-        stream.pix_fmt = "yuv420p"
-        for img in frames:
-            for packet in stream.encode(av.VideoFrame.from_image(img)):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a shared machine OpenMP threads waiting for each other make tiny convs 10× slower."""
-    with cpu_threads(1):
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +68,17 @@ def runs(tmp_path_factory) -> dict:
     return {"arc": arc, "tsm": tsm, "arc_random": arc_random, "video": video, "root": root}
 
 
+def traced_res3_conv(runs) -> tuple:
+    """(model, the clip of the test video, `trace()` record of `layer2.1.conv2` on it) of the random-ARU run."""
+    model, state = ckpt.load_model(runs["arc_random"])
+    cfg = state["config"]
+    clip = load_clip(runs["video"], num_segments=T, input_size=cfg["input_size"],
+                     prescale=DATASETS[cfg["dataset"]].prescale)[:1]
+    with torch.no_grad():
+        _, record = model.layer2[1].conv2.trace(layer_input_by_hand(model, clip))
+    return model, clip, record
+
+
 def layer_input_by_hand(model, clip: torch.Tensor) -> torch.Tensor:
     """The input of `layer2.1.conv2` computed module by module (stem, res2, first res3 block, shift, conv1)."""
     with torch.no_grad():
@@ -107,12 +96,7 @@ def test_layer_names_map_to_module_names():
 
 
 def test_states_are_the_layers_trace_averaged_over_channels(runs):
-    model, state = ckpt.load_model(runs["arc_random"])
-    cfg = state["config"]
-    clip = load_clip(runs["video"], num_segments=T, input_size=cfg["input_size"],
-                     prescale=DATASETS[cfg["dataset"]].prescale)[:1]
-    with torch.no_grad():
-        _, record = model.layer2[1].conv2.trace(layer_input_by_hand(model, clip))
+    model, clip, record = traced_res3_conv(runs)
     expected = np.stack([z.double().mean(dim=1).numpy() for z in record["state"]])     # [n, T, h, w]
     assert expected.shape == (4, T, 4, 4)
     assert np.abs(expected[3] - expected[0]).max() > 1e-4      # the recursion changed the state
@@ -139,12 +123,7 @@ def test_states_are_the_layers_trace_averaged_over_channels(runs):
 
 
 def test_attention_rows_are_each_steps_attention_averaged_per_channel(runs):
-    model, state = ckpt.load_model(runs["arc_random"])
-    cfg = state["config"]
-    clip = load_clip(runs["video"], num_segments=T, input_size=cfg["input_size"],
-                     prescale=DATASETS[cfg["dataset"]].prescale)[:1]
-    with torch.no_grad():
-        _, record = model.layer2[1].conv2.trace(layer_input_by_hand(model, clip))
+    model, clip, record = traced_res3_conv(runs)
     expected = np.stack([a.double().mean(dim=(0, 2, 3)).numpy() for a in record["attention"]])   # [n-1, C]
     assert expected.shape == (3, 128) and np.abs(expected).max() > 0
     np.testing.assert_allclose(attention_vectors(model, clip, ["layer2.1.conv2"])["res3-block1-conv2"], expected,

@@ -137,7 +137,7 @@ def _videos(seed: int, split: str, per_class: int, frames: tuple[int, int]):
         yield k, CLASSES[j % len(CLASSES)], int(rng.integers(frames[0], frames[1] + 1)), rng
 
 
-def _write_mp4(path: Path, frames: list[Image.Image], fps: int = 12):
+def write_mp4(path: Path, frames: list[Image.Image], fps: int = 12) -> Path:
     """H.264 in mp4, the same bytes on any machine with the same PyAV build: coded on one thread (x264's output
     depends on its thread count, which it takes from the CPU cores), no muxer version tag (`bitexact`)."""
     import av
@@ -152,6 +152,7 @@ def _write_mp4(path: Path, frames: list[Image.Image], fps: int = 12):
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
+    return path
 
 
 def _write(tmp: Path, seed: int, layout: str, train_per_class: int, val_per_class: int,
@@ -177,7 +178,7 @@ def _write(tmp: Path, seed: int, layout: str, train_per_class: int, val_per_clas
                     img.save(video_dir / vid / f"{f:05d}.jpg", quality=90)
                 lines.append(f"{vid};{label}\n")
             else:
-                _write_mp4(video_dir / f"{vid}.mp4", images)
+                write_mp4(video_dir / f"{vid}.mp4", images)
                 entries.append({"vid_name": vid, "label": CLASSES.index(label), "start_frame": 0, "end_frame": n})
         if layout == "ssv1":
             name = {"train": "train", "val": "validation"}[split]
