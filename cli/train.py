@@ -36,9 +36,10 @@ PRESET = "(default: the dataset's recipe)"
               help="ARC pooling of the backward attention: max (the paper) or mean (the authors' released code).")
 @click.option("--aru-act", type=click.Choice(ARU_ACTS), default="relu", show_default=True,
               help="σ of the ARU: relu (the paper) or leaky_relu, slope 0.01 (the authors' released code).")
-@click.option("--sampling", type=click.Choice(SAMPLINGS), default="tsm", show_default=True,
+@click.option("--sampling", type=click.Choice(SAMPLINGS), default=None,
               help="Frames of a clip: tsm = TSM's sampler (the authors'; the last N mod T frames are never drawn in "
-                   "training, 2 test clips = TSM's twice_sample), uniform = segments that cover every frame.")
+                   "training, 2 test clips = TSM's twice_sample), uniform = segments that cover every frame. "
+                   "[default: the recipe's: tsm; uniform for synthetic]")
 @click.option("--motion", type=click.Choice(MOTIONS), default="none", show_default=True,
               help="ms: the MotionSqueeze module after res3 (MSNet; ARC-MSN, or plain MSN with --n 1).")
 @click.option("--frames", "num_segments", type=click.IntRange(min=1), default=None,

@@ -52,9 +52,9 @@ class TrainConfig:
     shift: bool = True                    # False = TSN (no temporal shift)
     pool: str = "max"
     aru_act: str = "relu"
-    sampling: str = "tsm"                 # frames of a clip: TSM's sampler, or "uniform" (covers every frame)
     motion: str = "none"                  # "ms": MotionSqueeze after res3 (MSN; ARC-MSN with n > 1)
     # the recipe (None = the dataset's)
+    sampling: str | None = _recipe()      # frames of a clip: "tsm" (TSM's sampler), or "uniform" (every frame)
     num_segments: int | None = _recipe("--frames")
     epochs: int | None = _recipe()
     batch_size: int | None = _recipe()    # global, over all processes
