@@ -47,3 +47,12 @@ def test_bad_recipe_values_are_refused_by_name(kwargs, message):
         recipes.resolve(**kwargs)
 
 
+
+
+def test_the_paper_datasets_sample_as_tsm_and_the_short_synthetic_videos_uniformly():
+    from arc.training.config import TrainConfig
+
+    assert {name: recipes.RECIPES[name].sampling for name in ("ssv1", "diving48", "k400", "list")} == \
+        dict.fromkeys(("ssv1", "diving48", "k400", "list"), "tsm")
+    assert TrainConfig(dataset="synthetic").resolve()[0].sampling == "uniform"
+    assert TrainConfig(dataset="synthetic", sampling="tsm").resolve()[0].sampling == "tsm"
