@@ -23,7 +23,7 @@ import torch
 from arc import submission
 from arc.data.home import resolve_data_root
 from arc.runtime.device import Runtime
-from arc.scoring import Scores, view_probs
+from arc.scoring import Scores, readable_batches, scores_of, tally, view_probs
 from arc.training import checkpoint as ckpt
 from arc.training.outdir import check_writable
 from arc.viz.confusion import write_confusion_png
@@ -118,15 +118,10 @@ def collect(model, loader, rt: Runtime, on_bad=None) -> tuple[np.ndarray, np.nda
     each video `[N, C]` float32, unreadable samples), in dataset order. Results stay on the device until the end."""
     model.eval()
     indices, probs, bad = [], [], []
-    for clips, _, index, bad_now in loader:
-        for b in bad_now:
-            bad.append(b)
-            if on_bad is not None:
-                on_bad(b)
-        if index.numel():
-            p, _ = view_probs(model, clips.to(rt.device, non_blocking=True), rt.amp)
-            probs.append(p.float())
-            indices.append(index)
+    for clips, _, index in readable_batches(loader, bad, on_bad):
+        p, _ = view_probs(model, clips.to(rt.device, non_blocking=True), rt.amp)
+        probs.append(p.float())
+        indices.append(index)
     if not indices:
         return np.zeros(0, np.int64), np.zeros((0, 0), np.float32), bad
     index = torch.cat(indices).numpy()
@@ -136,13 +131,10 @@ def collect(model, loader, rt: Runtime, on_bad=None) -> tuple[np.ndarray, np.nda
 
 def scores_from_probs(probs: np.ndarray, labels: np.ndarray, num_classes: int, bad=()) -> Scores:
     """The sums `arc.scoring.Scores` keeps, from per-video probabilities `[N, C]` and labels `[N]` (all known)."""
-    p, y = torch.from_numpy(probs), torch.from_numpy(labels)
-    top = p.topk(min(5, num_classes), dim=1).indices
-    confusion = np.zeros((num_classes, num_classes), np.int64)
-    np.add.at(confusion, (labels, top[:, 0].numpy()), 1)
-    loss = -p.gather(1, y[:, None]).clamp_min(1e-12).log().sum()
-    return Scores(float(loss), int((top[:, 0] == y).sum()), int((top == y[:, None]).any(1).sum()), len(labels),
-                  confusion, list(bad))
+    p, y = torch.from_numpy(probs).double(), torch.from_numpy(labels)
+    confusion = torch.zeros(num_classes, num_classes, dtype=torch.float64)
+    sums = tally(p, p.clamp_min(1e-12).log(), y, confusion)
+    return scores_of(sums.numpy(), confusion.numpy(), list(bad))
 
 
 def write_per_class(path: Path, confusion: np.ndarray, classes) -> None:

@@ -60,6 +60,34 @@ def view_probs(model, clips: torch.Tensor, amp: str = "none") -> tuple[torch.Ten
     return probs, probs.clamp_min(1e-12).log()
 
 
+def readable_batches(loader, bad: list, on_bad=None):
+    """The `(clips, labels, indices)` of `loader`'s `(clips, labels, indices, bad)` batches that hold a readable
+    sample; each unreadable one is appended to `bad` (and passed to `on_bad`)."""
+    for clips, labels, index, bad_now in loader:
+        for b in bad_now:
+            bad.append(b)
+            if on_bad is not None:
+                on_bad(b)
+        if index.numel():
+            yield clips, labels, index
+
+
+def tally(probs: torch.Tensor, logp: torch.Tensor, labels: torch.Tensor, confusion: torch.Tensor) -> torch.Tensor:
+    """One batch's `[loss, top-1 hits, top-5 hits, videos]` (float64, on the device) from its probabilities and their
+    log `[B, C]`; its predictions counted into `confusion` `[C, C]` (rows = true class)."""
+    top = probs.topk(min(5, probs.shape[1]), dim=1).indices
+    confusion.index_put_((labels, top[:, 0]), torch.ones_like(labels, dtype=confusion.dtype), accumulate=True)
+    return torch.stack([F.nll_loss(logp, labels, reduction="sum"), (top[:, 0] == labels).sum(),
+                        (top == labels[:, None]).any(1).sum(), torch.tensor(labels.numel(), device=labels.device)
+                        ]).double()
+
+
+def scores_of(sums, confusion, bad: list) -> Scores:
+    """`Scores` from the summed `[loss, top-1 hits, top-5 hits, videos]` and the confusion counts (host arrays)."""
+    return Scores(float(sums[0]), int(round(sums[1])), int(round(sums[2])), int(round(sums[3])),
+                  np.rint(confusion).astype(np.int64), bad)
+
+
 @torch.no_grad()
 def score(model, loader, num_classes: int, ctx: Context, amp: str = "none", on_bad=None) -> Scores:
     """Run `model` (eval mode) over `loader` of `(clips, labels, indices, bad)` batches; the sums are kept on the
@@ -68,21 +96,10 @@ def score(model, loader, num_classes: int, ctx: Context, amp: str = "none", on_b
     dev = ctx.device
     sums = torch.zeros(4, dtype=torch.float64, device=dev)            # loss, top-1 hits, top-5 hits, videos
     confusion = torch.zeros(num_classes, num_classes, dtype=torch.float64, device=dev)
-    k, bad = min(5, num_classes), []
-    for clips, labels, _, bad_now in loader:
-        for b in bad_now:
-            bad.append(b)
-            if on_bad is not None:
-                on_bad(b)
-        if labels.numel():
-            clips, labels = clips.to(dev, non_blocking=True), labels.to(dev, non_blocking=True)
-            probs, logp = view_probs(model, clips, amp)
-            top = probs.topk(k, dim=1).indices
-            sums += torch.stack([F.nll_loss(logp, labels, reduction="sum"), (top[:, 0] == labels).sum(),
-                                 (top == labels[:, None]).any(1).sum(), torch.tensor(labels.numel(), device=dev)
-                                 ]).double()
-            confusion.index_put_((labels, top[:, 0]), torch.ones_like(labels, dtype=torch.float64), accumulate=True)
+    bad = []
+    for clips, labels, _ in readable_batches(loader, bad, on_bad):
+        clips, labels = clips.to(dev, non_blocking=True), labels.to(dev, non_blocking=True)
+        sums += tally(*view_probs(model, clips, amp), labels, confusion)
     total = all_reduce_tensor(torch.cat([sums, confusion.flatten()]), ctx).cpu().numpy()
     bad = [b for per_rank in all_gather_objects(bad, ctx) for b in per_rank]
-    conf = np.rint(total[4:]).astype(np.int64).reshape(num_classes, num_classes)
-    return Scores(float(total[0]), int(round(total[1])), int(round(total[2])), int(round(total[3])), conf, bad)
+    return scores_of(total[:4], total[4:].reshape(num_classes, num_classes), bad)
