@@ -117,3 +117,18 @@ def canonical_params(shape: LayerShape, rng: np.random.Generator, dtype=np.float
         params["fuse"] = aru_scale * rng.standard_normal((n - 1, Cin, c))
         params["attend"] = aru_scale * rng.standard_normal((n - 1, Cin, c))
     return {name: value.astype(dtype) for name, value in params.items()}
+
+
+def randomise_bn(model) -> None:
+    """Non-trivial BatchNorm statistics and affine parameters in every `nn.BatchNorm2d` of `model` (torch's
+    generator: seed it first), so that a model comparison also compares how BatchNorm is carried over."""
+    import torch
+    from torch import nn
+
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 2)

@@ -7,20 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
+from strategies import randomise_bn
 from torch import nn
 
 from arc import ARCConv2d, arcify, build_model
 from arc.nn.arcify import ArcifyError
-
-
-def _randomise_bn(model):
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.2)
-                m.running_mean.uniform_(-0.1, 0.1)
-                m.running_var.uniform_(0.5, 2)
 
 
 def _arc_layers(model):
@@ -42,7 +33,7 @@ def _randomise_aru(*models):
 def test_torchvision_resnet_converts_as_build_model_does(backbone):
     torch.manual_seed(0)
     resnet = getattr(torchvision.models, {"r18": "resnet18", "r50": "resnet50"}[backbone])(num_classes=6)
-    _randomise_bn(resnet)
+    randomise_bn(resnet)
     video = build_model(backbone, 6, num_segments=2, n=4, shift=False, pretrained=resnet.state_dict())
     converted, report = arcify(resnet, n=4, num_segments=2, include=["layer2", "layer3", "layer4"])
     assert {r.conv for r in report.replaced} == _arc_layers(video)
@@ -57,7 +48,7 @@ def test_torchvision_resnet_converts_as_build_model_does(backbone):
 def test_build_model_tsm_converted_equals_build_model_arc_tsm():
     torch.manual_seed(0)
     tsm = build_model("r18", 5, num_segments=2, n=1)
-    _randomise_bn(tsm)
+    randomise_bn(tsm)
     arc_tsm = build_model("r18", 5, num_segments=2, n=4, pretrained=tsm.state_dict())
     converted, report = arcify(tsm, n=4, num_segments=2, include=["layer2", "layer3", "layer4"])
     assert {r.conv for r in report.replaced} == _arc_layers(arc_tsm)
@@ -82,7 +73,7 @@ def test_vgg11_bn_every_conv_bn_relu_chain_is_converted():
         if hasattr(m, "reset_parameters"):
             m.reset_parameters()
     vgg.avgpool, vgg.classifier = nn.AdaptiveAvgPool2d(7), nn.Linear(512 * 7 * 7, 5)  # a small head on the CPU
-    _randomise_bn(vgg)
+    randomise_bn(vgg)
     original = copy.deepcopy(vgg).eval()
     converted, report = arcify(vgg, n=4, num_segments=2)
     convs = [i for i, m in enumerate(original.features) if isinstance(m, nn.Conv2d)]
@@ -128,7 +119,7 @@ class Branchy(nn.Module):
 def test_custom_model_only_eligible_chains_are_converted(pointwise):
     torch.manual_seed(0)
     model = Branchy()
-    _randomise_bn(model)
+    randomise_bn(model)
     original = copy.deepcopy(model).eval()
     converted, report = arcify(model, n=4, num_segments=2, pointwise=pointwise)
     replaced = {r.conv: r.act for r in report.replaced}

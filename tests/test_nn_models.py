@@ -4,6 +4,7 @@
 import pytest
 import torch
 import torchvision
+from strategies import randomise_bn
 from torch import nn
 
 from arc import ARCConv2d, TemporalShift, build_model
@@ -82,51 +83,37 @@ class _TSMNet(nn.Module):
         return self.new_fc(self.base_model(clips.flatten(0, 1))).view(B, T, -1).mean(dim=1)
 
 
-def _randomise_bn(model):
-    with torch.no_grad():  # non-trivial BN statistics and affine parameters
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.2)
-                m.running_mean.uniform_(-0.1, 0.1)
-                m.running_var.uniform_(0.5, 2)
+def assert_same_outputs(model, expected_model, x, what: str) -> None:
+    """`model(x)` equals `expected_model(x)` in eval and in train mode (the same dropout draws: seeded alike)."""
+    for train in (False, True):
+        expected_model.train(train)
+        model.train(train)
+        torch.manual_seed(1)
+        expected = expected_model(x)
+        torch.manual_seed(1)
+        torch.testing.assert_close(model(x), expected, rtol=1e-5, atol=1e-5, msg=f"{what}, train={train}")
 
 
 @pytest.mark.parametrize("backbone", ["r18", "r50", "r101"])
 def test_tsm_model_from_tsm_named_weights_computes_what_tsm_computes(backbone):
     torch.manual_seed(0)
     tsm = _TSMNet(backbone, 5, num_segments=4)
-    _randomise_bn(tsm)
+    randomise_bn(tsm)
     state = {"module." + k: v for k, v in tsm.state_dict().items()}  # DDP-saved, as TSM's checkpoints are
     assert any(k.endswith("conv1.net.weight") for k in state) and "module.new_fc.weight" in state
     model = build_model(backbone, 5, num_segments=4, n=1, pretrained=state)
-    x = torch.rand(1, 4, 3, 32, 32)
-    for train in (False, True):
-        tsm.train(train)
-        model.train(train)
-        torch.manual_seed(1)
-        expected = tsm(x)
-        torch.manual_seed(1)
-        torch.testing.assert_close(model(x), expected, rtol=1e-5, atol=1e-5, msg=f"{backbone}, train={train}")
+    assert_same_outputs(model, tsm, torch.rand(1, 4, 3, 32, 32), backbone)
 
 
 @pytest.mark.parametrize("backbone", ["r18", "r50"])
 def test_arc_model_at_init_equals_tsm_model(backbone):
     torch.manual_seed(0)
     tsm = build_model(backbone, 7, num_segments=4, n=1)
-    _randomise_bn(tsm)
+    randomise_bn(tsm)
     model = build_model(backbone, 7, num_segments=4, n=4, pretrained=tsm.state_dict())
     assert model.load_report.new and all(k.rsplit(".", 1)[1] in ("embed", "fuse", "attend")
                                          for k in model.load_report.new)
-    x = torch.rand(2, 4, 3, 64, 64)
-    for train in (True, False):
-        tsm.train(train)
-        model.train(train)
-        torch.manual_seed(1)
-        a = tsm(x)
-        torch.manual_seed(1)
-        b = model(x)
-        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+    assert_same_outputs(model, tsm, torch.rand(2, 4, 3, 64, 64), backbone)
     arc_state = {canonical_key(k): v for k, v in model.state_dict().items()}
     for key, value in tsm.state_dict().items():  # including the BN statistics the train pass updated
         torch.testing.assert_close(arc_state[key], value, rtol=1e-6, atol=1e-6, msg=key)
