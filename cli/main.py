@@ -18,7 +18,7 @@ COMMANDS = {
     "export": ("cli.export", "export", "Write a checkpoint's model as ONNX or TorchScript, to run without arc."),
     "overhead": ("cli.overhead", "overhead", "FLOPs / parameters / memory of ARC: paper formulas vs measured."),
     "data": ("cli.data", "data", "Datasets: where they live, download / prepare, check, the synthetic set."),
-    "bench": ("cli.bench", "bench", "Benchmarks that print their figures (layer, reference, training)."),
+    "bench": ("cli.bench", "bench", "Benchmarks that print their figures (layer, reference, training, memory)."),
     "viz": ("cli.viz", "viz", "The paper's figures (attention, states, Grad-CAM, confusion groups) and curves."),
 }
 
