@@ -61,7 +61,7 @@ def test_under_autocast_a_strided_layer_keeps_the_autocast_dtype_and_follows_the
     lean, ref = layer_pair(stride=2)
     x = torch.rand(16, 64, 28, 28, device="cuda")
     (y1, dx1, _, _), (y2, dx2, _, _) = step(lean, x, amp), step(ref, x, amp)
-    assert y1.dtype == y2.dtype
+    assert y1.dtype == y2.dtype == amp
     with torch.autocast("cuda", dtype=amp), torch.no_grad():   # inside a network X0 comes in the autocast dtype
         _, record = lean.trace(x.to(amp))
     assert all(z.dtype == amp for z in record["state"])   # U keeps the dtype: no float32 states
