@@ -48,6 +48,7 @@ SHAPES = ("circle", "square", "triangle", "diamond")
 SUPERSAMPLE = 2
 DEFAULTS = dict(train_per_class=80, val_per_class=24, frames=(14, 18), size=(72, 96))
 _SPLIT_CODE = {"train": 1, "val": 2}
+X264_EXACT = "threads=1:lookahead-threads=1:asm=0"   # the same bytes on every run and machine (write_mp4)
 
 
 def _colour(h, s, v):
@@ -139,11 +140,14 @@ def _videos(seed: int, split: str, per_class: int, frames: tuple[int, int]):
 
 def write_mp4(path: Path, frames: list[Image.Image], fps: int = 12) -> Path:
     """H.264 in mp4, the same bytes on any machine with the same PyAV build: coded on one thread (x264's output
-    depends on its thread count, which it takes from the CPU cores), no muxer version tag (`bitexact`)."""
+    depends on its thread count, which it takes from the CPU cores) and without x264's SIMD code (which reads
+    bytes FFmpeg leaves uninitialised, so its output changed from run to run: about one run in three; plain C is
+    about 1.7x slower here), no muxer version tag (`bitexact`)."""
     import av
 
     with av.open(str(path), "w", options={"fflags": "+bitexact"}) as out:
-        stream = out.add_stream("libx264", rate=fps, options={"crf": "20", "preset": "fast"})
+        options = {"crf": "20", "preset": "fast", "x264-params": X264_EXACT}
+        stream = out.add_stream("libx264", rate=fps, options=options)
         stream.codec_context.thread_count = 1
         stream.width, stream.height = frames[0].size
         stream.pix_fmt = "yuv420p"
