@@ -5,8 +5,9 @@
     predict("dive.mp4", "runs/d48/best.pt")                   # [(class name, probability), …], best first
 
 Evaluation writes, into `out_dir`, the per-video scores of every split (`arc.submission`) and, where the split has
-labels, the confusion matrix (`.npy` and a `.png` drawing) and per-class accuracy. The folder is checked writable
-before any work; a file that cannot be written afterwards does not lose the metrics (it is listed in `failed`).
+labels, the confusion matrix (`.npy` and a `.png` drawing) and per-class accuracy, each whole or not at all
+(`arc.files`). The folder is checked writable before any work (and created only when the first file is written); a
+file that cannot be written afterwards does not lose the metrics (it is listed in `failed`, with why).
 Scoring itself (views averaged as probabilities, the metrics) is `arc.scoring`, shared with validation in training.
 """
 
@@ -22,6 +23,7 @@ import torch
 
 from arc import submission
 from arc.data.home import resolve_data_root
+from arc.files import atomic_open, write_with
 from arc.runtime.device import Runtime
 from arc.scoring import Scores, readable_batches, scores_of, tally, view_probs
 from arc.training import checkpoint as ckpt
@@ -55,7 +57,7 @@ def evaluate(checkpoint: str | Path, *, data_root: str | None = None, split: str
     checkpoint = Path(checkpoint)
     rt = Runtime.create(device, amp=amp)
     model, state = ckpt.load_model(checkpoint, rt.device)
-    out_dir = check_writable(checkpoint.parent if out_dir is None else out_dir)
+    out_dir = check_writable(checkpoint.parent if out_dir is None else out_dir, create=False)
     cfg, classes = state["config"], state["classes"]
     frames = cfg["num_segments"] if frames is None else frames
     clips = cfg.get("test_clips", 1) if clips is None else clips
@@ -91,7 +93,7 @@ def evaluate(checkpoint: str | Path, *, data_root: str | None = None, split: str
                "submission": (f"{prefix}-submission.csv",
                               lambda p: submission.write_submission(p, ids, predicted, classes))}
     if s is not None:
-        writers["confusion"] = (f"{prefix}-confusion.npy", lambda p: np.save(p, s.confusion))
+        writers["confusion"] = (f"{prefix}-confusion.npy", lambda p: write_with(p, lambda f: np.save(f, s.confusion)))
         writers["per_class"] = (f"{prefix}-per_class.csv", lambda p: write_per_class(p, s.confusion, classes))
         writers["confusion_image"] = (f"{prefix}-confusion.png",
                                       lambda p: write_confusion_png(p, s.confusion, classes, prefix.name))
@@ -99,8 +101,8 @@ def evaluate(checkpoint: str | Path, *, data_root: str | None = None, split: str
         try:
             write(Path(path))
             result["files"][name] = path
-        except OSError as e:
-            result["failed"][path] = e.strerror or str(e)
+        except OSError as e:      # arc.files' WriteError: names the file, the reason and the free space
+            result["failed"][path] = str(e)
     return result
 
 
@@ -139,7 +141,7 @@ def scores_from_probs(probs: np.ndarray, labels: np.ndarray, num_classes: int, b
 
 def write_per_class(path: Path, confusion: np.ndarray, classes) -> None:
     """`index,name,videos,correct,accuracy` per class (accuracy empty for a class without videos)."""
-    with open(path, "w", newline="") as f:
+    with atomic_open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["index", "name", "videos", "correct", "accuracy"])
         for i, name in enumerate(classes):

@@ -10,13 +10,14 @@ probabilities). Both are traced from the PyTorch model in eval mode on the CPU: 
 (the blocks call their layers by name with `getattr`), and the ONNX graph comes from the TorchScript-based exporter
 (`dynamo=False`, needs the `onnx` package; the dynamo exporter would also need `onnxscript`).
 The class names go beside the file (`FILE.classes.txt`, one a line, in label order) and inside it (ONNX metadata
-`classes`, a JSON list; TorchScript extra file `classes.txt`), with the preprocessing (`arc.json`/metadata).
+`classes`, a JSON list; TorchScript extra file `classes.txt`), with the preprocessing (`arc.json`/metadata). Both files
+are written whole or not at all (`arc.files`).
 """
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import time
 import warnings
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ import torch
 
 from arc.data.registry import DATASETS
 from arc.data.transforms import IMAGENET_MEAN, IMAGENET_STD, TEST_SHORT_SIDE
+from arc.files import write_bytes, write_text, write_with
 from arc.training import checkpoint as ckpt
 from arc.training.outdir import check_writable
 
@@ -64,7 +66,7 @@ def export(checkpoint: str | Path, out: str | Path | None = None, *, format: str
     out = default_path(checkpoint, format, frames) if out is None else Path(out).expanduser()
     if out.is_dir():
         raise ValueError(f"--out {out} is a folder; expected a file name, e.g. {out / f'model{SUFFIXES[format]}'}")
-    check_writable(out.parent)
+    check_writable(out.parent, create=False)
     size = cfg["input_size"]
     model.set_num_segments(frames)
     meta = {"frames": frames, "input_size": size, "classes": classes, "mean": IMAGENET_MEAN, "std": IMAGENET_STD,
@@ -74,45 +76,40 @@ def export(checkpoint: str | Path, out: str | Path | None = None, *, format: str
             "over std", "output": "logits [B, classes]", "model": state["model_config"],
             "dataset": cfg.get("dataset")}
     example = torch.randn(2, frames, 3, size, size, generator=torch.Generator().manual_seed(0))
-    tmp = out.with_name(out.name + ".tmp")
     start = time.perf_counter()
-    try:
-        with quiet(), torch.no_grad():
-            if format == "torchscript":
-                traced = torch.jit.trace(model, example, check_trace=False)
-                torch.jit.save(traced, str(tmp), _extra_files={"classes.txt": "".join(f"{c}\n" for c in classes),
-                                                               "arc.json": json.dumps(meta)})
-            else:
-                _to_onnx(model, example, tmp, opset, meta)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with quiet(), torch.no_grad():
+        if format == "torchscript":
+            traced = torch.jit.trace(model, example, check_trace=False)
+            write_with(out, lambda f: torch.jit.save(traced, f, _extra_files={
+                "classes.txt": "".join(f"{c}\n" for c in classes), "arc.json": json.dumps(meta)}))
+        else:
+            write_bytes(out, _to_onnx(model, example, opset, meta))
     seconds = time.perf_counter() - start
-    names = out.with_name(out.name + ".classes.txt")
-    names.write_text("".join(f"{c}\n" for c in classes))
+    names = write_text(out.with_name(out.name + ".classes.txt"), "".join(f"{c}\n" for c in classes))
     diff = compare(out, format, model, frames, size) if check else None
     return {"path": str(out), "classes": str(names), "format": format, "frames": frames, "input_size": size,
             "num_classes": len(classes), "bytes": out.stat().st_size, "seconds": seconds, "max_abs_diff": diff}
 
 
-def _to_onnx(model, example: torch.Tensor, path: Path, opset: int, meta: dict) -> None:
-    """The traced graph with a free batch axis and a fixed class axis, its metadata (every value a JSON string),
-    checked by onnx."""
+def _to_onnx(model, example: torch.Tensor, opset: int, meta: dict) -> bytes:
+    """The ONNX file: the traced graph with a free batch axis and a fixed class axis, its metadata (every value a
+    JSON string), checked by onnx."""
     import onnx
 
+    traced = io.BytesIO()
     try:
-        torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=opset, input_names=["clips"],
+        torch.onnx.export(model, (example,), traced, dynamo=False, opset_version=opset, input_names=["clips"],
                           output_names=["logits"], dynamic_axes={"clips": {0: "batch"}, "logits": {0: "batch"}})
     except Exception as e:   # the exporter's own words, e.g. an operator that an old opset lacks
         raise ExportError(f"--opset {opset}: torch.onnx.export failed: {str(e).strip().splitlines()[0]}") from None
-    graph = onnx.load(str(path))
+    graph = onnx.load_from_string(traced.getvalue())
     classes = graph.graph.output[0].type.tensor_type.shape.dim[1]   # the trace's `view(B, T, -1)` leaves it symbolic
     classes.dim_value = len(meta["classes"])
     for key, value in meta.items():
         entry = graph.metadata_props.add()
         entry.key, entry.value = key, json.dumps(value)
     onnx.checker.check_model(graph)
-    onnx.save(graph, str(path))
+    return graph.SerializeToString()
 
 
 def compare(path: str | Path, format: str, model, frames: int, size: int, batch: int = 3) -> float | None:

@@ -7,7 +7,8 @@ video ids (`.npz`), a generic CSV, and the top-1 class of each video in the Some
     PREFIX-submission.csv   <id>;<class name> per video — the layout of the SSv1 validation CSV, which its
                             benchmark server takes for the test set
 
-Rows are in the order of the split's index file; unreadable videos are left out (the caller reports them).
+Rows are in the order of the split's index file; unreadable videos are left out (the caller reports them). Each file
+is written whole or not at all (`arc.files`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from arc.data.video import VIDEO_SUFFIXES
+from arc.files import atomic_open
 
 
 def video_id(path: str | os.PathLike, root: str | os.PathLike | None = None) -> str:
@@ -36,7 +38,7 @@ def video_id(path: str | os.PathLike, root: str | os.PathLike | None = None) -> 
 
 def write_scores(path: Path, ids, probs: np.ndarray, labels: np.ndarray, classes) -> None:
     """`ids`, `probs`, `labels`, `classes` as plain arrays in one `.npz` (readable without `allow_pickle`)."""
-    with open(path, "wb") as f:
+    with atomic_open(path, "wb") as f:
         np.savez(f, ids=np.asarray(ids, dtype=str), probs=probs.astype(np.float32),
                  labels=labels.astype(np.int64), classes=np.asarray(classes, dtype=str))
 
@@ -45,7 +47,7 @@ def write_predictions(path: Path, ids, probs: np.ndarray, labels: np.ndarray, pr
                       classes) -> None:
     """One CSV row per video: its id, true label (index and name; empty when unknown), the predicted (top-1)
     class and its probability."""
-    with open(path, "w", newline="") as f:
+    with atomic_open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["id", "label", "label_name", "predicted", "predicted_name", "probability"])
         for vid, p, y, k in zip(ids, probs, labels.tolist(), predicted.tolist(), strict=True):
@@ -54,5 +56,5 @@ def write_predictions(path: Path, ids, probs: np.ndarray, labels: np.ndarray, pr
 
 def write_submission(path: Path, ids, predicted: np.ndarray, classes) -> None:
     """`<id>;<class name>` lines, the predicted (top-1) class of each video (the SSv1 submission form)."""
-    with open(path, "w") as f:
+    with atomic_open(path, "w") as f:
         f.writelines(f"{vid};{classes[k]}\n" for vid, k in zip(ids, predicted.tolist(), strict=True))

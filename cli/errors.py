@@ -31,14 +31,16 @@ def one_line(message: str) -> str:
 @contextmanager
 def library_errors(hint: str | None = None):
     """Library errors that are the user's to fix — a bad value (ValueError and its kin: config, data format,
-    pretrained weights), a checkpoint that cannot be read, a missing or unwritable file — become `OneLineError`;
-    `hint` (e.g. "--checkpoint") prefixes the message when it does not name the option itself."""
+    pretrained weights), a checkpoint that cannot be read, a missing or unwritable file, a write that failed (a full
+    disk: `arc.files.WriteError`) — become `OneLineError`; `hint` (e.g. "--checkpoint") prefixes the message when it
+    does not name the option itself."""
+    from arc.files import WriteError
     from arc.training.checkpoint import CheckpointError
 
     try:
         yield
     except (ValueError, CheckpointError, FileNotFoundError, PermissionError, IsADirectoryError,
-            NotADirectoryError) as e:
+            NotADirectoryError, WriteError) as e:
         message = one_line(e)
         if isinstance(e, OSError) and e.filename is not None and str(e.filename) not in message:
             message = f"{e.filename}: {message}"

@@ -63,7 +63,7 @@ def eval_cmd(checkpoint, data_root, split, frames, clips, crops, batch_size, wor
             click.echo(f"skipped {len(r['bad'])} unreadable: " + "; ".join(r["bad"]))
         for name, path in r["files"].items():
             click.echo(f"{name.replace('_', '-')}: {path}")
-    for path, why in r["failed"].items():
-        click.echo(f"error: could not write {path} ({why})", err=True)
+    for why in r["failed"].values():
+        click.echo(f"error: {why}", err=True)
     if r["failed"]:
         raise SystemExit(1)

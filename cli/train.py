@@ -99,6 +99,7 @@ def train(no_shift, compile_, **options):
     Distributed: torchrun --nproc_per_node K --no-python -- arc train … (the -- keeps torchrun from reading --n as
     one of its own options).
     """
+    from arc.files import WriteError
     from arc.training.checkpoint import CheckpointError
     from arc.training.config import ConfigError, TrainConfig
     from arc.training.loop import TrainingStopped
@@ -110,7 +111,7 @@ def train(no_shift, compile_, **options):
         summary = run(cfg)
     except CheckpointError as e:
         raise OneLineError(f"--resume: {one_line(e)}") from None
-    except ConfigError as e:
+    except (ConfigError, WriteError) as e:
         raise OneLineError(one_line(e)) from None
     except TrainingStopped as e:
         if is_main_process():

@@ -115,3 +115,49 @@ def test_bad_checkpoint_files_give_one_line_naming_file_and_expectation_in_every
             if args[0] != "train" or name != "folder":    # train's --resume is a click file option: click says it
                 assert says in errors[0], f"{where}: {errors[0]}"
                 assert "arbitrary code" not in errors[0]
+
+
+def crafted_checkpoint(path, model_config=None, config=None, classes=("a", "b", "c")):
+    """A checkpoint in arc's layout whose `model_config` / `config` say what a stranger's file may say (its weights do
+    not matter: they are never reached)."""
+    from arc.training import checkpoint as ckpt
+
+    mc = {"backbone": "r18", "num_classes": 3, "num_segments": 2, "n": 1, "stages": [], "dropout": 0.5,
+          "pool": "max", "aru_act": "relu", "shift": True, "motion": "none", **(model_config or {})}
+    cfg = {"dataset": "synthetic", "num_segments": 2, "input_size": 32, "test_clips": 1, **(config or {})}
+    return ckpt.save({"model": {}, "model_config": mc, "config": cfg, "classes": list(classes)}, path)
+
+
+@pytest.mark.parametrize("model_config, config, classes, says", [
+    ({"pretrained": "imagenet"}, {}, "abc", "its model_config has unknown key(s) 'pretrained'; build_model takes "
+                                            "backbone, num_classes, num_segments, n, stages, dropout, pool"),
+    ({"num_classes": 10**7}, {}, "abc", "its model_config describes a model of 5,141,176,512 parameters, more than "
+                                        "the 200,000,000 of arc.training.checkpoint.MAX_PARAMETERS"),
+    ({"num_classes": "3"}, {}, "abc", "its model_config: num_classes is '3', expected int"),
+    ({"n": 3, "stages": ["res3"]}, {}, "abc", "its model_config does not describe a model: ARCConv2d: "
+                                              "out_channels=128 is not divisible by n=3"),
+    ({"num_segments": 10**9}, {}, "abc", "its model_config: num_segments 1000000000 is above 256"),
+    ({}, {}, "ab", "its classes are not 3 names"),
+    ({}, {"input_size": 10**6}, "abc", "its config's input_size is 1000000, expected an integer from 16 to 1024"),
+    ({}, {"dataset": "../../etc"}, "abc", "its config's dataset '../../etc' is not one of"),
+])
+def test_a_checkpoints_model_config_is_checked_before_a_model_is_built_by_every_command(
+        tmp_path, monkeypatch, model_config, config, classes, says):
+    import urllib.request
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a command touched the network because a checkpoint said so")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    path = crafted_checkpoint(tmp_path / "crafted.pt", model_config, config, classes)
+    video = tmp_path / "frames"
+    video.mkdir()
+    for args in (["eval", "--checkpoint", path, "--out", tmp_path / "eval"], ["predict", video, "--checkpoint", path],
+                 ["export", "--checkpoint", path, "--format", "torchscript", "--out", tmp_path / "m.pt"],
+                 ["viz", "cam", "--checkpoint", path, "--video", video, "--out", tmp_path / "cam.png"]):
+        result, errors = run(*args)
+        assert result.exit_code == 2, f"arc {args[0]}: {result.output}"
+        assert result.output.splitlines() == errors and len(errors) == 1, f"arc {args[0]}: {result.output}"
+        assert f"{path}: {says}" in errors[0], errors[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crafted.pt", "frames"]

@@ -153,8 +153,17 @@ def test_metrics_are_printed_when_a_file_cannot_be_written_afterwards(trained, t
     result = run("eval", "--checkpoint", trained, "--out", tmp_path, "--workers", 0)
     assert result.exit_code == 1
     assert "top-1" in result.output and "mean class acc" in result.output
-    assert f"could not write {tmp_path / 'best-val-scores.npz'}" in result.output
+    scores = tmp_path / "best-val-scores.npz"
+    assert f"error: cannot write {scores}: Is a directory (free space there: " in result.output
     assert (tmp_path / "best-val-submission.csv").is_file() and (tmp_path / "best-val-confusion.npy").is_file()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]     # no temporary left behind
+
+
+def test_eval_into_a_new_folder_that_fails_in_set_up_leaves_no_folder(trained, tmp_path):
+    out = tmp_path / "new" / "eval"
+    result = run("eval", "--checkpoint", trained, "--out", out, "--data-root", tmp_path / "no-data")
+    assert result.exit_code == 2 and result.output.startswith("Error:"), result.output
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_predict_many_loads_the_model_once_and_keeps_the_order(trained, monkeypatch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -138,3 +139,36 @@ def test_onnx_without_the_onnx_package_is_one_error_line(checkpoint, tmp_path, m
     assert result.exit_code == 2
     assert result.output.startswith("Error:") and "pip install 'arc-action[export]'" in result.output
     assert len(result.output.splitlines()) == 1 and not (tmp_path / "m.onnx").exists()
+
+
+def test_an_export_that_cannot_be_written_is_one_error_line_and_leaves_the_earlier_files(checkpoint, tmp_path,
+                                                                                         monkeypatch):
+    out = tmp_path / "m.torchscript.pt"
+    for path in (out, out.with_name(out.name + ".classes.txt")):
+        path.write_text("the earlier export")
+    real_fsync = os.fsync
+
+    def disk_full(fd):
+        if os.fstat(fd).st_size > 1000:         # the model: a full disk; the folder's fsync goes through
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    result = CliRunner().invoke(cli, ["export", "--checkpoint", str(checkpoint), "--format", "torchscript",
+                                      "--out", str(out), "--no-check"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"Error: cannot write {out}: No space left on device (free space there: ")
+    assert len(result.output.splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name, out.name + ".classes.txt"]
+    assert {p.read_text() for p in tmp_path.iterdir()} == {"the earlier export"}
+
+
+def test_an_export_into_a_new_folder_that_fails_leaves_no_folder(checkpoint, tmp_path, monkeypatch):
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    result = CliRunner().invoke(cli, ["export", "--checkpoint", str(checkpoint), "--format", "torchscript",
+                                      "--out", str(tmp_path / "new" / "sub" / "m.pt"), "--no-check"])
+    assert result.exit_code == 2 and "No space left on device" in result.output, result.output
+    assert list(tmp_path.iterdir()) == []

@@ -56,3 +56,17 @@ def test_the_written_file_has_the_usual_permissions(tmp_path):
 def test_only_whole_file_modes(tmp_path):
     with pytest.raises(ValueError, match="mode"), atomic_open(tmp_path / "a", "a"):
         pass
+
+
+def test_a_failed_write_that_a_library_reports_in_its_own_words_is_a_write_error(tmp_path):
+    def torch_like(f, errno_=errno.ENOSPC):      # as torch.save: the file's OSError turned into a RuntimeError
+        try:
+            raise OSError(errno_, os.strerror(errno_))
+        except OSError:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598") from None
+
+    with pytest.raises(WriteError, match=r"cannot write .*a\.pt: File too large \(free space there: "):
+        write_with(tmp_path / "new" / "a.pt", lambda f: torch_like(f, errno.EFBIG))
+    assert os.listdir(tmp_path) == []          # nor the folder made for it
+    with pytest.raises(RuntimeError, match="enforce fail"):    # an error that is not a failed write stays itself
+        write_with(tmp_path / "a.pt", lambda f: torch_like(f, errno.ENOENT))

@@ -201,17 +201,82 @@ def test_authors_layers_that_arc_conv2d_cannot_hold_are_refused():
                           "x.layer.2.block.0.weight": torch.zeros(4, 8, 3, 3)})
 
 
-def test_imagenet_weights_come_from_the_torch_hub_cache(tmp_path, monkeypatch):
+def imagenet_cache(tmp_path, monkeypatch, state) -> tuple[Path, str]:
+    """A torch hub cache in `tmp_path` (TORCH_HOME) holding `state` as r18's ImageNet file, named as torchvision names
+    its files (`resnet18-<first 8 hex digits of its SHA-256>.pth`); the URL the code is made to see that name in."""
+    import hashlib
+    import io
+    from types import SimpleNamespace
+
+    import arc.nn.weights as weights
+
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    model = build_model("r18", 6)
-    with pytest.raises(PretrainedError, match="not cached at .*resnet18"):
-        load_pretrained(model, "imagenet", download=False)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    url = f"https://download.pytorch.org/models/resnet18-{hashlib.sha256(buffer.getvalue()).hexdigest()[:8]}.pth"
+    monkeypatch.setattr(weights, "imagenet_weights", lambda backbone: SimpleNamespace(url=url))
+    path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(buffer.getvalue())
+    return path, url
+
+
+def test_imagenet_weights_come_from_the_torch_hub_cache_checked_against_the_hash_in_their_name(tmp_path, monkeypatch):
     resnet = torchvision.models.resnet18()
-    cache = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(imagenet_weights("r18").url)
-    cache.parent.mkdir(parents=True)
-    torch.save(resnet.state_dict(), cache)
+    path, _ = imagenet_cache(tmp_path, monkeypatch, resnet.state_dict())
+    model = build_model("r18", 6)
     report = load_pretrained(model, "imagenet", download=False)
     assert "ImageNet" in report.source and "classifier" in str(report)
     torch.testing.assert_close(model.conv1.weight, resnet.conv1.weight)
+    data = bytearray(path.read_bytes())     # one byte changed
+    data[len(data) // 2] ^= 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(PretrainedError) as e:
+        load_pretrained(model, "imagenet", download=False)
+    assert f"at {path} are not torchvision's: their SHA-256 starts with " in str(e.value)
+    assert f"the file name says {path.name[9:17]}" in str(e.value) and "\n" not in str(e.value)
 
 
+def test_a_cached_imagenet_file_that_needs_trusting_is_refused_in_one_line(tmp_path, monkeypatch):
+    imagenet_cache(tmp_path, monkeypatch, {"conv1.weight": torch.zeros(1), "meta": np.float64(1.0)})
+    with pytest.raises(PretrainedError, match="holds a numpy.* object"):
+        load_pretrained(build_model("r18", 6), "imagenet", download=False)
+
+
+def test_a_cache_miss_says_where_to_put_the_file_and_never_downloads_unchecked(tmp_path, monkeypatch):
+    import urllib.error
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    url = imagenet_weights("r18").url
+    where = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+    with pytest.raises(PretrainedError) as e:
+        load_pretrained(build_model("r18", 6), "imagenet", download=False)
+    assert str(e.value) == (f"ImageNet weights for r18 are not cached at {where}. Fetch {url} (on a machine with "
+                            f"network access) and put it at {where} (or set TORCH_HOME), or pass --pretrained PATH.")
+    asked = []
+
+    def offline(u, dst, hash_prefix=None, progress=True):
+        asked.append((u, dst, hash_prefix))
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(PretrainedError, match=rf"not cached at {where} and could not be downloaded \(URLError: "
+                                              rf".*no network.*\)\. Fetch {url}"):
+        load_pretrained(build_model("r18", 6), "imagenet")
+    assert asked == [(url, str(where), "f37072fd")]      # the download checks torchvision's hash
+
+
+def test_a_file_that_is_not_a_torch_checkpoint_is_one_line(tmp_path):
+    for name, content, says in (("notatorch.pt", b"epochs 50, lr 0.01\n", "it is a text file"),
+                                ("weights.bin", b"\x00\x01binary", "it is a file that starts with"),
+                                ("cut.pt", None, "not a torch file, or a damaged one")):
+        path = tmp_path / name
+        if content is None:
+            torch.save({"w": torch.zeros(1000)}, path)
+            path.write_bytes(path.read_bytes()[:300])
+        else:
+            path.write_bytes(content)
+        with pytest.raises(PretrainedError) as e:
+            build_model("r18", 6, pretrained=str(path))
+        assert str(e.value).startswith(f"pretrained weights {path}: ") and says in str(e.value), str(e.value)
+        assert "\n" not in str(e.value)

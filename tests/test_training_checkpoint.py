@@ -1,11 +1,14 @@
 """Checkpoints: atomic writes, weights_only loading that refuses foreign pickles, RNG states that round-trip."""
 
+import errno
+import os
 import random
 
 import numpy as np
 import pytest
 import torch
 
+from arc.files import WriteError
 from arc.training import checkpoint as ckpt
 
 
@@ -48,7 +51,38 @@ def test_crash_mid_save_keeps_the_previous_checkpoint(tmp_path):
     broken["extra"] = ExplodesWhenPickled()
     with pytest.raises(RuntimeError, match="disk full"):
         ckpt.save(broken, path)
-    assert (tmp_path / "last.pt.tmp").exists()  # the partial write went to the temporary file
+    assert os.listdir(tmp_path) == ["last.pt"]       # the partial write went to a temporary, removed
+    assert torch.equal(ckpt.load(path)["model"]["weight"], good["model"]["weight"])
+
+
+class DiskFull:
+    """A file on a disk that fills up after `room` bytes."""
+
+    def __init__(self, f, room: int):
+        self.f, self.room = f, room
+
+    def write(self, data) -> int:
+        self.room -= len(data)
+        if self.room < 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return self.f.write(data)
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
+def test_a_disk_full_mid_save_is_one_write_error_naming_the_file_and_the_free_space(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    good = small_state(1.0)
+    ckpt.save(good, path)
+    real_save = torch.save
+    monkeypatch.setattr(torch, "save", lambda obj, f: real_save(obj, DiskFull(f, room=300)))
+    with pytest.raises(WriteError) as e:      # not torch's "[enforce fail at inline_container.cc…]"
+        ckpt.save(small_state(2.0), path)
+    assert str(e.value).startswith(f"cannot write {path}: No space left on device (free space there: ")
+    assert "\n" not in str(e.value)
+    assert os.listdir(tmp_path) == ["last.pt"]
+    monkeypatch.undo()
     assert torch.equal(ckpt.load(path)["model"]["weight"], good["model"]["weight"])
 
 

@@ -287,3 +287,123 @@ def test_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tiny, 
     assert state["step"] >= 1
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
     assert f"step {state['step']})" in str(e.value)
+
+
+# a run whose validation sends the process `signum` while it scores validation batch `batch` (counted over the run)
+SIGNAL_IN_VALIDATION = """
+import os, sys
+import arc.scoring
+real, calls = arc.scoring.view_probs, []
+def view_probs(*args, **kwargs):
+    calls.append(1)
+    print(f"validation batch {len(calls)}", file=sys.stderr, flush=True)
+    if len(calls) == int(sys.argv[1]):
+        os.kill(os.getpid(), int(sys.argv[2]))
+    return real(*args, **kwargs)
+arc.scoring.view_probs = view_probs
+from cli.main import cli
+cli(sys.argv[3:], prog_name="arc")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batch, signum, code", [(1, signal.SIGTERM, 143), (3, signal.SIGINT, 130)])
+def test_a_signal_during_validation_stops_at_the_next_batch_and_the_resumed_run_is_exact(tiny, uninterrupted,
+                                                                                           tmp_path, batch, signum,
+                                                                                           code):
+    """10 validation videos in batches of 4: 3 batches. A signal during the first stops before the second (nothing
+    of the epoch's training is lost: last.pt was written before validation); one during the last stops right after
+    validation, before the next epoch's first step."""
+    cut = tmp_path / "cut"
+    done = subprocess.run([sys.executable, "-c", SIGNAL_IN_VALIDATION, str(batch), str(int(signum)),
+                           *cli_args(tiny, cut, **RESUMABLE)], env=env(), cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == code, done.stderr
+    seen = [line for line in done.stderr.splitlines() if line.startswith("validation batch")]
+    assert seen[-1] == f"validation batch {batch}"        # no batch scored after the one under way
+    saved, last, name = ckpt.load(cut / "last.pt"), cut / "last.pt", signal.Signals(signum).name
+    if batch == 1:
+        assert (saved["epoch"], saved["batch_in_epoch"]) == (0, 5) and not (cut / "metrics.jsonl").exists()
+        assert f"stopped by {name} during the validation of epoch 1 (step 5); {last} holds the epoch's training" \
+            in done.stderr
+    else:
+        assert (saved["epoch"], saved["batch_in_epoch"]) == (1, 0)
+        assert len((cut / "metrics.jsonl").read_text().splitlines()) == 1
+        assert f"stopped by {name} at epoch 2, batch 0 of 5 (step 5); saved {last}" in done.stderr
+    assert f"Resume with: arc train --resume {last}" in done.stderr and "Traceback" not in done.stderr
+    subprocess.run(arc_cmd("train", "--resume", last), check=True, env=env(), capture_output=True, cwd=ROOT,
+                   timeout=300)
+    assert_same_run(uninterrupted, cut)
+
+
+@pytest.mark.slow
+def test_resuming_into_a_folder_that_holds_another_run_is_refused_and_changes_nothing(uninterrupted, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    for name in ("last.pt", "best.pt", "metrics.jsonl"):
+        (other / name).write_text(f"the other run's {name}")
+    result = CliRunner().invoke(cli, ["train", "--resume", str(uninterrupted / "last.pt"), "--out", str(other),
+                                      "--epochs", "3"])
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        f"Error: --out {other} holds another run (last.pt, best.pt, metrics.jsonl) than the one --resume "
+        f"{uninterrupted / 'last.pt'} continues: --overwrite replaces it, or choose another --out (without --out the "
+        f"run continues in {uninterrupted})"]
+    files = [p for p in other.iterdir() if p.name != ".lock"]
+    assert sorted(p.name for p in files) == ["best.pt", "last.pt", "metrics.jsonl"]
+    assert all(p.read_text() == f"the other run's {p.name}" for p in files)
+
+
+def test_an_error_during_set_up_leaves_no_folder_it_created(tiny, tmp_path):
+    out = tmp_path / "runs" / "big-batch"
+    result = CliRunner().invoke(cli, cli_args(tiny, out, epochs=1, batch_size=64))
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == ("Error: the training split has 20 samples: too few for a global batch "
+                                              "of 64 (batches are full, the remainder is dropped)")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_torn_last_metrics_line_is_dropped_with_a_warning_on_resume(uninterrupted, tmp_path, capsys):
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    (cut / "last.pt").write_bytes((uninterrupted / "last.pt").read_bytes())
+    rows = (uninterrupted / "metrics.jsonl").read_text()
+    (cut / "metrics.jsonl").write_text(rows + '{"epoch": 3, "train_loss": 1.2')      # a write cut short
+    try:
+        train(TrainConfig(resume=str(cut / "last.pt"), epochs=3))
+    finally:
+        torch.use_deterministic_algorithms(False)      # the run's --deterministic: not for the tests after this one
+    assert f"warning: {cut / 'metrics.jsonl'}: dropped line 3, not a whole metrics row (a write cut short?)" \
+        in capsys.readouterr().err
+    kept = (cut / "metrics.jsonl").read_text().splitlines()
+    assert "\n".join(kept[:2]) + "\n" == rows and [json.loads(r)["epoch"] for r in kept] == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_a_checkpoint_that_cannot_be_written_is_one_error_line_and_leaves_no_temporary(tiny, tmp_path):
+    import resource
+
+    def small_files():     # at most 2 MB a file (a full disk's stand-in): config.json fits, last.pt does not
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2 << 20, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+    out = tmp_path / "run"
+    done = subprocess.run(arc_cmd(*cli_args(tiny, out, epochs=1, batch_size=4, save_every=1)), env=env(), cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, preexec_fn=small_files)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [f"Error: cannot write {out / 'last.pt'}: File too large (free space there: "
+                                        + done.stderr.split("(free space there: ")[1].split(")")[0] + "); the "
+                                        "previous file, if any, is intact"]
+    assert "enforce fail" not in done.stdout + done.stderr
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "config.json", "tb"]
+
+
+@pytest.mark.slow
+def test_a_resumed_checkpoint_whose_state_does_not_fit_its_run_is_one_error_line(uninterrupted, tmp_path):
+    state = ckpt.load(uninterrupted / "last.pt")
+    state["model"] = {"conv1.weight": torch.zeros(1)}
+    path = ckpt.save(state, tmp_path / "last.pt")
+    result = CliRunner().invoke(cli, ["train", "--resume", str(path), "--epochs", "3"])
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1].startswith(f"Error: --resume: {path}: its state does not fit the run its "
+                                                     f"config describes (Error(s) in loading state_dict")

@@ -4,7 +4,9 @@ one `Error:` line with exit code 2."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -337,3 +339,20 @@ def test_bad_input_is_one_error_line_with_exit_2(runs, tmp_path):
     one_line_error(invoke("states", "--checkpoint", arc, "--video", video, "--out", tmp_path / "x.jpg"),
                    ".png, .pdf, .svg")
     one_line_error(invoke("states", "--checkpoint", tmp_path / "none.pt", "--video", video), "does not exist")
+
+
+def test_a_figure_that_cannot_be_written_is_one_error_line_and_keeps_the_earlier_one(tmp_path, monkeypatch):
+    run = write_metrics(tmp_path / "run", [{"epoch": 1, "train_loss": 2, "val_loss": 2, "val_top1": 0.1,
+                                            "val_top5": 0.5, "lr": 0.01}])
+    (run / "curves.pdf").write_text("the earlier figure")
+
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    one_line_error(invoke("curves", run, "--out", run / "curves.pdf"), f"cannot write {run / 'curves.pdf'}: No space "
+                   "left on device (free space there: ")
+    one_line_error(invoke("curves", run, "--out", tmp_path / "new" / "c.svg"), "No space left on device")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert sorted(p.name for p in run.iterdir()) == ["curves.pdf", "metrics.jsonl"]
+    assert (run / "curves.pdf").read_text() == "the earlier figure"

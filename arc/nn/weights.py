@@ -4,6 +4,7 @@ checkpoints, arc checkpoints, state dicts — with the key mapping between the f
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import re
@@ -153,22 +154,60 @@ def imagenet_weights(backbone: str):
     return getattr(torchvision.models, BACKBONES[backbone][1]).IMAGENET1K_V1
 
 
+_HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,})\.")   # torch.hub's convention: resnet18-f37072fd.pth
+
+
 def imagenet_state_dict(backbone: str, download: bool = True) -> dict:
-    """torchvision's ImageNet weights for `backbone`, from the torch hub cache (downloaded only if allowed)."""
+    """torchvision's ImageNet weights for `backbone`, from the torch hub cache (`$TORCH_HOME/hub/checkpoints`).
+
+    The file is checked against the SHA-256 prefix its name carries (torchvision's `resnet18-f37072fd.pth`: the first
+    8 hex digits of its SHA-256) and read with `weights_only=True`. When it is not cached and `download` allows,
+    it is fetched there with the same check (`torch.hub.download_url_to_file`); `PretrainedError` saying where to
+    put it otherwise."""
     weights = imagenet_weights(backbone)
-    path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
-    if path.is_file():
-        return torch.load(path, map_location="cpu", weights_only=True)
-    if not download:
-        raise PretrainedError(f"ImageNet weights for {backbone} are not cached at {path}")
+    name = os.path.basename(weights.url)
+    path = Path(torch.hub.get_dir()) / "checkpoints" / name
+    prefix = _HASH_IN_NAME.search(name)[1]
+    fetch = (f"Fetch {weights.url} (on a machine with network access) and put it at {path} (or set TORCH_HOME), "
+             f"or pass --pretrained PATH")
+    if not path.is_file():
+        if not download:
+            raise PretrainedError(f"ImageNet weights for {backbone} are not cached at {path}. {fetch}.")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(weights.url, str(path), hash_prefix=prefix, progress=False)
+        except Exception as e:  # no network, a proxy, a wrong hash, …
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise PretrainedError(f"ImageNet weights for {backbone} are not cached at {path} and could not be "
+                                  f"downloaded ({type(e).__name__}: {first}). {fetch}.") from None
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    if not digest.hexdigest().startswith(prefix):
+        raise PretrainedError(f"ImageNet weights for {backbone} at {path} are not torchvision's: their SHA-256 starts "
+                              f"with {digest.hexdigest()[:len(prefix)]}, the file name says {prefix} (a damaged or "
+                              f"replaced file). Delete it, then fetch {weights.url} again.")
+    return read_torch_file(path)
+
+
+ZIP_MAGIC, PICKLE_PROTO = b"PK\x03\x04", 0x80   # how torch.save's files start: a zip, or a pickle (the legacy format)
+
+
+def not_a_torch_file(path) -> str | None:
+    """None when `path` starts as a file `torch.save` wrote does; else what it is instead ("empty", "a text file",
+    "a file that starts with b'…'"), for messages."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if not head:
+        return "empty (0 bytes)"
+    if head.startswith(ZIP_MAGIC) or head[0] == PICKLE_PROTO:
+        return None
     try:
-        return weights.get_state_dict(progress=False)
-    except Exception as e:  # no network, proxy, …
-        raise PretrainedError(
-            f"ImageNet weights for {backbone} are not cached at {path} and could not be downloaded "
-            f"({type(e).__name__}: {e}). Fetch {weights.url} on a machine with network access and put it "
-            f"there (or set TORCH_HOME), or pass --pretrained PATH."
-        ) from None
+        text = all(c.isprintable() or c in "\t\r\n" for c in head.decode("utf-8"))
+    except UnicodeDecodeError:
+        text = False
+    return "a text file" if text else f"a file that starts with {head!r}"
 
 
 def read_torch_file(path) -> dict:
@@ -177,6 +216,12 @@ def read_torch_file(path) -> dict:
     source = f"pretrained weights {path}"
     if not Path(path).is_file():
         raise PretrainedError(f"{source}: no such file")
+    try:
+        kind = not_a_torch_file(path)
+    except OSError as e:
+        raise PretrainedError(f"{source}: cannot be read ({e.strerror or e})") from None
+    if kind is not None:
+        raise PretrainedError(f"{source}: not a torch file: it is {kind}, not a file torch.save wrote")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -187,8 +232,8 @@ def read_torch_file(path) -> dict:
             f"{source}: a torch file that holds a {found[1]} object, which loading without running code refuses; "
             "if you trust the file, load it with torch.load(path, weights_only=False) and pass its state dict"
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        reason = str(e).split(". ")[0].strip() or type(e).__name__
+    except Exception as e:   # a damaged zip, a truncated pickle, an I/O error: torch's words, first sentence
+        reason = str(e).split(". ")[0].strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise PretrainedError(f"{source}: not a torch file, or a damaged one ({reason[:120]})") from None
     if not isinstance(state, dict):
         raise PretrainedError(f"{source}: holds a {type(state).__name__}, not a state dict or a checkpoint dict")

@@ -5,12 +5,13 @@ What a training checkpoint holds is `arc.training.run.Run.state_dict()` (`last.p
 resolved options) and `classes` (names in label order). Nothing but tensors and plain values — so
 `torch.load(..., weights_only=True)` reads it and no code runs while loading.
 
-Saving writes `<name>.tmp`, flushes and fsyncs it, then `os.replace`s it over the target: a crash mid-save leaves the
-previous file intact.
+Saving goes through `arc.files` (a temporary beside the target, fsync, `os.replace`): a crash or a full disk mid-save
+leaves the previous file intact, and a failed write is one `WriteError` naming the file and the free space.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import pickle
 import random
@@ -20,39 +21,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from arc.files import write_with
+
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be read or is not one of ours."""
 
 
 def save(state: dict, path: str | os.PathLike) -> Path:
-    """Write `state` to `path` atomically: temp file in the same folder, fsync, `os.replace`, fsync the folder."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    try:
-        fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return path
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-    return path
+    """Write `state` to `path` atomically (`arc.files.write_with`); `WriteError` when it cannot be written."""
+    return write_with(path, lambda f: torch.save(state, f))
 
 
 TRAINING_KEYS = ("model", "model_config", "config", "classes")
 """What every checkpoint `arc train` writes holds (`best.pt` and `last.pt`)."""
 RUN_KEYS = ("model_config", "config", "classes", "epoch", "step", "optimizer")
 
-ZIP_MAGIC, PICKLE_PROTO = b"PK\x03\x04", 0x80   # torch.save's zip format; a pickle (torch's legacy format)
 EXPECTED = "expected a checkpoint written by arc train (OUT/best.pt or OUT/last.pt)"
 
 
@@ -101,32 +85,86 @@ def _check_file(path: Path) -> None:
         raise CheckpointError(f"checkpoint {path} is a folder, not a file{hint}; {EXPECTED}")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    from arc.nn.weights import not_a_torch_file
+
     try:
-        with open(path, "rb") as f:
-            head = f.read(8)
+        kind = not_a_torch_file(path)
     except OSError as e:
         raise CheckpointError(f"cannot read checkpoint {path}: {e.strerror}") from None
-    if not head:
-        raise CheckpointError(f"checkpoint {path} is empty (0 bytes); {EXPECTED}")
-    if not head.startswith(ZIP_MAGIC) and head[0] != PICKLE_PROTO:
-        kind = "a text file" if _is_text(head) else f"a file that starts with {head!r}"
+    if kind is not None and kind.startswith("empty"):
+        raise CheckpointError(f"checkpoint {path} is {kind}; {EXPECTED}")
+    if kind is not None:
         raise CheckpointError(f"{path} is not a PyTorch checkpoint: it is {kind}, not a file written by torch.save; "
                               f"{EXPECTED}")
 
 
-def _is_text(head: bytes) -> bool:
+MAX_PARAMETERS = 200_000_000
+"""The most parameters the model of a checkpoint read as input may have, checked before the model is built: 800 MB
+of float32 weights, twice ARC-TSM-R101 with ImageNet-21k's 21,841 classes (~90 M). A checkpoint that asks for more
+(`num_classes` 10**7: a 20 GB classifier) is refused, not built."""
+
+
+def check_model(state: dict, path) -> None:
+    """`CheckpointError`, naming the file, unless what `load_model` builds from `state` is sound, checked before any
+    weight is allocated: `model_config` holds only `build_model` arguments (so no `pretrained`: nothing read from
+    a checkpoint makes a command fetch anything), of their types, in their ranges (`build_model`'s own checks, run
+    on the meta device), with at most `MAX_PARAMETERS` parameters; `classes` are that many names; and the clip
+    sizes in `config` that commands read lie within `arc.training.config.LIMITS`."""
+    from typing import get_type_hints
+
+    from arc.data.registry import DATASETS
+    from arc.data.sampling import SAMPLINGS
+    from arc.nn.models import build_model
+    from arc.training.config import LIMITS
+
+    where = f"{path}: its model_config"
+    mc = state["model_config"]
+    hints = {k: v for k, v in get_type_hints(build_model).items() if k not in ("pretrained", "return")}
+    known = [k for k in inspect.signature(build_model).parameters if k != "pretrained"]
+    unknown = [k for k in mc if k not in known]
+    if unknown:
+        raise CheckpointError(f"{where} has unknown key(s) {', '.join(map(repr, unknown))}; build_model takes "
+                              f"{', '.join(known)}")
+    for key, kind in hints.items():
+        value = mc.get(key)
+        if key in mc and (not isinstance(value, (int, float) if kind is float else kind) or
+                          kind is not bool and isinstance(value, bool)):
+            raise CheckpointError(f"{where}: {key} is {value!r}, expected {kind.__name__}")
+    if mc.get("num_segments", 1) > LIMITS["num_segments"]:
+        raise CheckpointError(f"{where}: num_segments {mc['num_segments']} is above {LIMITS['num_segments']}")
     try:
-        return all(c.isprintable() or c in "\t\r\n" for c in head.decode("utf-8"))
-    except UnicodeDecodeError:
-        return False
+        with torch.device("meta"):
+            count = sum(p.numel() for p in build_model(**mc).parameters())
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{where} does not describe a model: {str(e).splitlines()[0]}") from None
+    if count > MAX_PARAMETERS:
+        raise CheckpointError(f"{where} describes a model of {count:,} parameters, more than the "
+                              f"{MAX_PARAMETERS:,} of arc.training.checkpoint.MAX_PARAMETERS")
+    classes = state["classes"]
+    if len(classes) != mc["num_classes"] or not all(isinstance(c, str) for c in classes):
+        raise CheckpointError(f"{path}: its classes are not {mc['num_classes']} names (num_classes of its "
+                              f"model_config)")
+    cfg = state["config"]
+    if cfg.get("dataset") not in DATASETS:
+        raise CheckpointError(f"{path}: its config's dataset {cfg.get('dataset')!r} is not one of "
+                              f"{', '.join(DATASETS)}")
+    if cfg.get("sampling") not in (None, *SAMPLINGS):
+        raise CheckpointError(f"{path}: its config's sampling {cfg['sampling']!r} is not one of {', '.join(SAMPLINGS)}")
+    for key, low in (("num_segments", 1), ("input_size", 16), ("test_clips", 1)):
+        value = cfg.get(key, 1 if key == "test_clips" else None)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= LIMITS[key]:
+            raise CheckpointError(f"{path}: its config's {key} is {value!r}, expected an integer from {low} to "
+                                  f"{LIMITS[key]}")
 
 
 def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict]:
     """The model a training checkpoint was made with, its weights loaded, in eval mode on `device`; and the
-    checkpoint itself (for `classes`, `config`)."""
+    checkpoint itself (for `classes`, `config`). What it holds is checked (`check_model`) before the model is
+    built."""
     from arc.nn.models import build_model
 
     state = load(path, require=TRAINING_KEYS)
+    check_model(state, path)
     model = build_model(**state["model_config"])
     try:
         model.load_state_dict(state["model"])

@@ -29,6 +29,12 @@ class ConfigError(ValueError):
     """A bad option or a dataset that cannot be opened (the CLI reports it as a usage error)."""
 
 
+LIMITS = {"num_segments": 256, "input_size": 1024, "test_clips": 64}
+"""The largest clips a run may ask for — and a checkpoint, read as input, may make a command load: frames per clip,
+crop size in pixels, clips per video. Beyond them one clip takes gigabytes (256 frames at 1024² are 3 GB as float32);
+the paper's clips are 8 or 16 frames at 224²."""
+
+
 def _runtime(default, flag: str | None = None):
     return field(default=default, metadata={"runtime": True, **({"flag": flag} if flag else {})})
 
@@ -172,21 +178,33 @@ class TrainConfig:
         return tag if self.motion == "none" else ("msn" if tag == "tsm" else f"{tag}-msn")
 
     def validate(self) -> None:
-        """Check every value of a resolved config; `ConfigError` naming the option and what was expected."""
+        """Check every value of a resolved config; `ConfigError` naming the option and what was expected (a value
+        of the wrong type, as a damaged checkpoint may hold, included)."""
+        for f in dataclasses.fields(self):
+            check(_of_type(getattr(self, f.name), f.type), f.name, f"expected {f.type}, got {getattr(self, f.name)!r}")
+        try:
+            self._validate()
+        except TypeError as e:    # a None where the recipe's value belongs
+            raise ConfigError(f"the configuration is incomplete or holds a value of the wrong type ({e})") from None
+
+    def _validate(self) -> None:
         check(self.backbone in BACKBONES, "backbone", f"expected one of {', '.join(BACKBONES)}")
         check(isinstance(self.n, int) and self.n >= 1, "n", "expected an integer >= 1 (1 = TSM)")
         check(self.pool in POOLS, "pool", f"expected one of {', '.join(POOLS)}")
         check(self.aru_act in ARU_ACTS, "aru_act", f"expected one of {', '.join(ARU_ACTS)}")
         check(self.sampling in SAMPLINGS, "sampling", f"expected one of {', '.join(SAMPLINGS)}")
         check(self.motion in MOTIONS, "motion", f"expected one of {', '.join(MOTIONS)}")
-        check(self.num_segments >= 1, "num_segments", "must be >= 1")
-        check(self.input_size >= 16, "input_size", "must be >= 16")
+        check(1 <= self.num_segments <= LIMITS["num_segments"], "num_segments",
+              f"must be between 1 and {LIMITS['num_segments']}")
+        check(16 <= self.input_size <= LIMITS["input_size"], "input_size",
+              f"must be between 16 and {LIMITS['input_size']}")
         check(0 <= self.dropout < 1, "dropout", "must be in [0, 1)")
         check(self.lr > 0, "lr", "must be > 0")
         check(self.weight_decay >= 0, "weight_decay", "must be >= 0")
         check(self.clip_grad >= 0, "clip_grad", "must be >= 0 (0: off)")
         check(self.schedule in SCHEDULES, "schedule", f"expected one of {', '.join(SCHEDULES)}")
-        check(self.test_clips >= 1, "test_clips", "must be >= 1")
+        check(1 <= self.test_clips <= LIMITS["test_clips"], "test_clips",
+              f"must be between 1 and {LIMITS['test_clips']}")
         check(isinstance(self.seed, int) and 0 <= self.seed < 2**32, "seed", "must be an integer in [0, 2**32)")
         check(0 <= self.max_bad_fraction <= 1, "max_bad_fraction", "must be in [0, 1]")
         check(min(self.save_interval()) >= 0, "save_every", "must be >= 0")
@@ -252,6 +270,17 @@ def check(ok: bool, name: str, expected: str) -> None:
     """`ConfigError("--flag …: expected")` unless `ok`."""
     if not ok:
         raise ConfigError(f"{flag(name)}: {expected}")
+
+
+_TYPES = {"int": int, "float": (int, float), "str": str, "bool": bool, "None": type(None)}
+
+
+def _of_type(value, annotation: str) -> bool:
+    """Whether `value` is of a type the field's annotation (`"int | None"`, `"str | tuple[str, ...]"`) names."""
+    for kind in (k.strip() for k in annotation.split("|")):
+        if kind.startswith("tuple") and isinstance(value, tuple) or isinstance(value, _TYPES.get(kind, ())):
+            return True
+    return False
 
 
 def _ints(value) -> tuple[int, ...] | None:

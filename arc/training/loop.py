@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import signal
 import time
@@ -30,6 +31,7 @@ from arc.data.clips import collate_clips
 from arc.data.home import resolve_data_root
 from arc.data.loader import ResumableSampler, make_loader
 from arc.data.registry import build_dataset
+from arc.files import write_text
 from arc.nn.models import build_model
 from arc.runtime import distributed
 from arc.runtime.device import Runtime, cpu_threads, default_workers, seed_everything
@@ -103,11 +105,12 @@ def train(cfg: TrainConfig) -> dict:
     """Train as `cfg` says; returns `{"out", "best_top1", "epochs", "last", "best", "metrics"}`.
 
     Raises `ConfigError` for bad options, data or output folders, `TrainingStopped` for a non-finite loss or too
-    many unreadable samples, `CheckpointError` for a `resume` file that cannot be loaded, and `Interrupted` after
-    saving when SIGINT or SIGTERM asked the run to stop."""
+    many unreadable samples, `CheckpointError` for a `resume` file that cannot be loaded, `WriteError` for a file that
+    cannot be written (a full disk), and `Interrupted` after saving when SIGINT or SIGTERM asked the run to stop."""
     saved = checkpoint.load(cfg.resume) if cfg.resume else None
     if saved is not None:
         config, notes = TrainConfig.from_dict(saved["config"]).resumed_with(cfg), []
+        config.validate()
         if config.epochs != saved["config"]["epochs"]:
             notes.append(f"--epochs {config.epochs}: the run saved for {saved['config']['epochs']} epochs is "
                          f"{'extended' if config.epochs > saved['config']['epochs'] else 'shortened'}; "
@@ -121,7 +124,8 @@ def train(cfg: TrainConfig) -> dict:
         except ValueError as e:
             raise ConfigError(str(e)) from None
         ctx = distributed.setup(rt.device)
-        outdir = OutputDir(config.out, resume=saved is not None, overwrite=config.overwrite)
+        outdir = OutputDir(config.out, resume=config.resume if saved is not None else None,
+                           overwrite=config.overwrite)
         try:
             notes += _on_rank0(ctx, outdir.open)
             with StopRequest() as stop:
@@ -239,7 +243,12 @@ def new_run(config: TrainConfig, data: Data, rt: Runtime, report: Reporter, save
     run = Run(config, data.classes, model, optimizer, schedule, torch.amp.GradScaler(rt.device.type,
                                                                                      enabled=rt.amp == "fp16"))
     if saved is not None:
-        run.load_state_dict(saved)
+        try:
+            run.load_state_dict(saved)
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise checkpoint.CheckpointError(f"{config.resume}: its state does not fit the run its config describes "
+                                             f"({first})") from None
         report.info(f"resumed {config.resume}: epoch {run.epoch}, step {run.step}, batch {run.batch_in_epoch} of "
                     f"the epoch")
     return run
@@ -258,8 +267,9 @@ def open_outputs(run: Run, out: Path, ctx, report: Reporter, data: Data, rt: Run
     its checkpoint; other ranks get one that does nothing)."""
     if not ctx.main:
         return Board(out / "tb", enabled=False)
-    (out / "config.json").write_text(json.dumps({**run.config.to_dict(), "classes": run.classes}, indent=2) + "\n")
-    keep_metrics_until(out / "metrics.jsonl", run.epoch)
+    write_text(out / "config.json", json.dumps({**run.config.to_dict(), "classes": run.classes}, indent=2) + "\n")
+    for warning in keep_metrics_until(out / "metrics.jsonl", run.epoch):
+        report.warn(warning)
     c = run.config
     report.info(f"{c.dataset}: {data.train_size} train / {data.val_size} val clips, {len(run.classes)} classes; "
                 f"{model_name(c)}; {c.epochs} epochs × {len(data.train_loader)} steps, global batch "
@@ -363,13 +373,19 @@ def end_epoch(run: Run, loop: Loop, seconds: float) -> None:
     """After the steps of an epoch: save `last.pt` first (nothing after this costs the epoch's training), then
     validate with rank 0's BatchNorm statistics on every rank, log the metrics row, save `last.pt` and, when
     validation top-1 improved, `best.pt`. Unreadable validation videos are left out of the metrics, reported,
-    and bounded by their own fraction."""
+    and bounded by their own fraction. A stop asked for during validation ends it at the next batch (the `last.pt`
+    written before validation holds the run at this point); one asked for after it, before the next epoch."""
     c, ctx, report, out = run.config, loop.ctx, loop.report, Path(run.config.out)
     distributed.broadcast_buffers(run.model, ctx)
     save(run, loop, "last.pt")
     if loop.agreement.settle([loop.stop.requested, False])[0]:
         raise interrupted(run, loop)
-    val = score(run.model, loop.data.val_loader, len(run.classes), ctx, amp=loop.rt.amp)
+    most = math.ceil(math.ceil(loop.data.val_size / ctx.world_size) / loop.data.per_rank_batch)
+    try:
+        val = score(run.model, until_stopped(loop.data.val_loader, loop, most), len(run.classes), ctx,
+                    amp=loop.rt.amp)
+    except ValidationStopped:
+        raise interrupted(run, loop, validating=True) from None
     val_bad = [f"{b.path} ({b.reason})" for b in val.bad]
     train_bad = sorted({b for r in distributed.all_gather_objects(run.sums.bad, ctx) for b in r}) \
         if run.sums.bad_total else []
@@ -397,6 +413,25 @@ def end_epoch(run: Run, loop: Loop, seconds: float) -> None:
                               f"--max-bad-fraction {c.max_bad_fraction:g}: stopping after epoch {row['epoch']}, whose "
                               f"checkpoints and metrics are saved in {out}. Fix or remove them, then --resume "
                               f"{out / 'last.pt'}. Unreadable:\n  " + "\n  ".join(val_bad))
+    if loop.agreement.settle([loop.stop.requested, False])[0] and run.epoch < c.epochs:
+        raise interrupted(run, loop)
+
+
+class ValidationStopped(Exception):
+    """The ranks agreed to stop during validation (raised out of the validation loop by `until_stopped`)."""
+
+
+def until_stopped(batches, loop: Loop, count: int):
+    """The validation `batches`, ended by `ValidationStopped` at the next batch once the ranks agree to stop. Every
+    rank takes part in `count` agreements (the most batches any rank has: ranks may hold one video fewer), so the
+    ranks stay in step and all stop at the same agreement."""
+    batches = iter(batches)
+    for _ in range(count):
+        if loop.agreement.exchange([loop.stop.requested, False])[0]:
+            raise ValidationStopped
+        batch = next(batches, None)
+        if batch is not None:
+            yield batch
 
 
 def save(run: Run, loop: Loop, name: str, metrics: dict | None = None) -> None:
@@ -412,13 +447,17 @@ def save(run: Run, loop: Loop, name: str, metrics: dict | None = None) -> None:
     checkpoint.save(run.state_dict() if metrics is None else run.weights(metrics), out / name)
 
 
-def interrupted(run: Run, loop: Loop) -> Interrupted:
-    """The `Interrupted` to raise once `last.pt` holds the run at this exact batch."""
+def interrupted(run: Run, loop: Loop, validating: bool = False) -> Interrupted:
+    """The `Interrupted` to raise once `last.pt` holds the run at this exact batch (`validating`: the run as it was
+    before the validation under way, which the resumed run does again)."""
     signum = loop.stop.signum or signal.SIGTERM
     last = Path(run.config.out) / "last.pt"
-    return Interrupted(signum, f"stopped by {SIGNALS.get(signum, signum)} at epoch {run.epoch + 1}, batch "
-                               f"{run.batch_in_epoch} of {len(loop.data.train_loader)} (step {run.step}); saved "
-                               f"{last}. Resume with: arc train --resume {last}")
+    where = f"during the validation of epoch {run.epoch + 1} (step {run.step}); {last} holds the epoch's training " \
+            f"and the resumed run validates it again" if validating else \
+        f"at epoch {run.epoch + 1}, batch {run.batch_in_epoch} of {len(loop.data.train_loader)} (step {run.step}); " \
+        f"saved {last}"
+    return Interrupted(signum, f"stopped by {SIGNALS.get(signum, signum)} {where}. Resume with: arc train --resume "
+                               f"{last}")
 
 
 # -- helpers of the loop ---------------------------------------------------------------------------------------
@@ -447,15 +486,29 @@ def last_note(out: Path) -> str:
 
 
 def log_metrics(row: dict, out: Path) -> None:
-    """Append `row` to OUT/metrics.jsonl."""
-    with open(out / "metrics.jsonl", "a") as f:
-        f.write(json.dumps(row) + "\n")
+    """Add `row` to OUT/metrics.jsonl: the file is written anew, whole (`arc.files`), so no line is ever cut short."""
+    path = out / "metrics.jsonl"
+    before = path.read_text(encoding="utf-8") if path.is_file() else ""
+    write_text(path, before + json.dumps(row) + "\n")
 
 
-def keep_metrics_until(path: Path, epoch: int) -> None:
-    """Drop rows of epochs after `epoch` (a resumed run rewrites them)."""
+def keep_metrics_until(path: Path, epoch: int) -> list[str]:
+    """Drop rows of epochs after `epoch` (a resumed run rewrites them), and lines that are not a whole row (the torn
+    last line of a write cut short by a crash); returns the warnings that say which lines went."""
     if not path.is_file():
-        return
-    rows = [line for line in path.read_text().splitlines() if line.strip()]
-    kept = [line for line in rows if json.loads(line)["epoch"] <= epoch]
-    path.write_text("".join(line + "\n" for line in kept))
+        return []
+    lines = [(n, line) for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+             if line.strip()]
+    kept, torn = [], []
+    for number, line in lines:
+        try:
+            row = json.loads(line)
+            later = row["epoch"] > epoch
+        except (ValueError, TypeError, KeyError):
+            torn.append(str(number))
+            continue
+        if not later:
+            kept.append(line)
+    if len(kept) < len(lines):
+        write_text(path, "".join(line + "\n" for line in kept))
+    return [f"{path}: dropped line {', '.join(torn)}, not a whole metrics row (a write cut short?)"] if torn else []

@@ -1,5 +1,6 @@
-"""The output folder of a run: refused when it holds another run (unless resumed or overwritten), locked against a
-second writer, cleaned of what a killed save left, checked writable before any work.
+"""The output folder of a run: refused when it holds another run (unless it is the run resumed, or overwritten),
+locked against a second writer, cleaned of what a killed save left, checked writable before any work, and removed
+again when the command created it and set-up failed before anything was written there.
 
 What a run writes there (`RUN_FILES`) is all that `--overwrite` removes: the user's other files stay.
 """
@@ -12,6 +13,7 @@ import shutil
 from pathlib import Path
 
 from arc.data.home import check_writable as writable_folder
+from arc.files import temporaries
 
 RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "config.json")
 RUN_DIRS = ("tb",)
@@ -24,44 +26,66 @@ class OutputError(ValueError):
     """The output folder cannot be used; the message says why and what to do."""
 
 
+def run_files(out: Path) -> list[str]:
+    """The files of a run that `out` holds (of last.pt, best.pt, metrics.jsonl)."""
+    return [name for name in ("last.pt", "best.pt", "metrics.jsonl") if (out / name).exists()]
+
+
 def holds_run(out: Path) -> bool:
-    return any((out / name).exists() for name in ("last.pt", "best.pt", "metrics.jsonl"))
+    return bool(run_files(out))
 
 
-def check_writable(folder: Path, option: str = "--out") -> Path:
-    """Create `folder` if needed once it is proven writable (`arc.data.home.check_writable`); `OutputError` naming
-    the option and the folder otherwise."""
+def check_writable(folder: Path, option: str = "--out", create: bool = True) -> Path:
+    """`folder` once it is proven writable (`arc.data.home.check_writable`), created when `create`; `OutputError`
+    naming the option and the folder otherwise."""
     folder = Path(folder).expanduser()
     try:
         writable_folder(folder)
-        folder.mkdir(parents=True, exist_ok=True)
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OutputError(f"{option} {folder}: cannot write there ({e.strerror or e})") from None
     return folder
 
 
 class OutputDir:
-    """OUT, held for the life of the run: `open()` checks, locks and cleans it (rank 0 only)."""
+    """OUT, held for the life of the run: `open()` checks, locks and cleans it, `close()` lets it go (rank 0 only).
 
-    def __init__(self, path, *, resume: bool, overwrite: bool):
-        self.path, self.resume, self.overwrite = Path(path).expanduser(), resume, overwrite
+    `resume` is the checkpoint a resumed run continues: OUT may hold that run (the checkpoint's own folder), not
+    another one."""
+
+    def __init__(self, path, *, resume: str | os.PathLike | None, overwrite: bool):
+        self.path, self.overwrite = Path(path).expanduser(), overwrite
+        self.resume = None if resume is None else Path(resume).expanduser()
         self._lock = None
+        self._created: Path | None = None     # the topmost folder open() created, if any
 
     def open(self) -> list[str]:
         """Make OUT ready for this run; returns the notes to print. `OutputError` when it cannot be used."""
+        missing = [p for p in (self.path.absolute(), *self.path.absolute().parents) if not p.exists()]
         check_writable(self.path)
+        self._created = missing[-1] if missing else None
         self._take_lock()
         try:
             notes = self._remove_stale_temporaries()
-            if holds_run(self.path) and not self.resume:
+            held = run_files(self.path)
+            ours = self.resume is not None and self.resume.absolute().parent.resolve() == self.path.resolve()
+            if held and not ours:
                 if not self.overwrite:
-                    raise OutputError(f"--out {self.path} holds a run: --resume {self.path / 'last.pt'} continues "
-                                      f"it, --overwrite replaces it, or choose another --out")
+                    raise OutputError(self._refusal(held))
                 notes.append(f"--overwrite: removed the earlier run's files from {self.path} ({self.clear()} files)")
         except BaseException:
             self.close()
             raise
         return notes
+
+    def _refusal(self, held: list[str]) -> str:
+        if self.resume is None:
+            return (f"--out {self.path} holds a run: --resume {self.path / 'last.pt'} continues it, --overwrite "
+                    f"replaces it, or choose another --out")
+        return (f"--out {self.path} holds another run ({', '.join(held)}) than the one --resume {self.resume} "
+                f"continues: --overwrite replaces it, or choose another --out (without --out the run continues in "
+                f"{self.resume.parent})")
 
     def clear(self) -> int:
         """Remove what an earlier run wrote (nothing else); returns how many entries went."""
@@ -92,14 +116,32 @@ class OutputDir:
         self._lock = fd
 
     def _remove_stale_temporaries(self) -> list[str]:
-        stale = sorted(self.path.glob("*.tmp"))
+        """The temporaries of the run's files that a killed save left (`arc.files`' names, and `NAME.tmp` of earlier
+        versions); nothing else of the folder."""
+        stale = temporaries(self.path, RUN_FILES) + [p for p in (self.path / f"{n}.tmp" for n in RUN_FILES)
+                                                      if p.is_file()]
         for p in stale:
             p.unlink()
         return [f"removed {len(stale)} unfinished save(s) left by a killed run: "
                 f"{', '.join(p.name for p in stale)}"] if stale else []
 
     def close(self) -> None:
-        if self._lock is not None:
-            fcntl.flock(self._lock, fcntl.LOCK_UN)
-            os.close(self._lock)
-            self._lock = None
+        """Let OUT go; when `open()` created it and nothing but the lock is in it (set-up failed), remove it again,
+        with the parents it created."""
+        if self._lock is None:
+            return
+        lock = self.path / ".lock"
+        empty = self._created is not None and [p.name for p in self.path.iterdir()] == [".lock"]
+        if empty:
+            lock.unlink(missing_ok=True)
+        fcntl.flock(self._lock, fcntl.LOCK_UN)
+        os.close(self._lock)
+        self._lock = None
+        if empty:
+            for folder in (self.path.absolute(), *self.path.absolute().parents):
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+                if folder == self._created:
+                    break

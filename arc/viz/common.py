@@ -59,11 +59,12 @@ def check_suffix(path: str | Path) -> Path:
 
 
 def save(fig, path: str | Path) -> Path:
-    """Write `fig` to `path` (format by suffix), creating its folder; returns the path."""
+    """Write `fig` to `path` (format by suffix), whole or not at all (`arc.files`), creating its folder; returns the
+    path."""
+    from arc.files import write_with
+
     path = check_suffix(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI)
-    return path
+    return write_with(path, lambda f: fig.savefig(f, format=path.suffix[1:].lower(), dpi=DPI))
 
 
 def default_out(beside: str | Path, what: str) -> Path:
