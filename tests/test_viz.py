@@ -337,3 +337,15 @@ def test_bad_input_is_one_error_line_with_exit_2(runs, tmp_path):
     one_line_error(invoke("states", "--checkpoint", arc, "--video", video, "--out", tmp_path / "x.jpg"),
                    ".png, .pdf, .svg")
     one_line_error(invoke("states", "--checkpoint", tmp_path / "none.pt", "--video", video), "does not exist")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="for machines without CUDA")
+def test_a_figure_on_cuda_without_a_gpu_is_one_error_line(runs):
+    arc, video = runs["arc"], runs["video"]
+    for command in ("attention", "states", "cam"):
+        one_line_error(invoke(command, "--checkpoint", arc, "--video", video, "--device", "cuda"),
+                       "--device cuda: CUDA is not available on this machine")
+        one_line_error(invoke(command, "--checkpoint", arc, "--video", video, "--device", "cuda:0x"),
+                       "--device 'cuda:0x': expected auto, cpu, cuda or cuda:N")
+    with pytest.raises(ValueError, match="--device cuda: CUDA is not available"):
+        plot_states(arc, video=video, device="cuda")    # the library checks too, before loading anything
