@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from arc.data.registry import DATASETS, SPLITS
 from arc.data.sampling import SAMPLINGS, TEST_CROPS
-from arc.nn.choices import ARU_ACTS, BACKBONES, DEFAULT_STAGES, IMPLS, MOTIONS, POOLS
+from arc.nn.choices import ARU_ACTS, BACKBONES, DEFAULT_STAGES, IMPLS, MOTIONS, POOLS, parse_stages
 from arc.runtime import AMP_MODES
 from arc.training.schedule import SCHEDULES
 from cli.main import COMMANDS, cli
@@ -62,7 +62,7 @@ def test_defaults_that_are_facts_are_read_from_where_the_fact_is_stated():
 
     for path, option in options("--stages"):
         assert option.default == ",".join(DEFAULT_STAGES), f"arc {path} --stages"
-    assert TrainConfig().stages == DEFAULT_STAGES
+    assert parse_stages(TrainConfig().stages) == DEFAULT_STAGES and TrainConfig().resolve()[0].stages == DEFAULT_STAGES
     assert inspect.signature(build_model).parameters["stages"].default == DEFAULT_STAGES
     [(_, num_classes)] = options("--num-classes")
     assert num_classes.default == DATASETS["ssv1"].num_classes

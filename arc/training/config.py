@@ -48,7 +48,7 @@ class TrainConfig:
     val_list: str | None = None
     backbone: str = "r18"
     n: int = 4                            # ARC recursive steps; 1 = TSM
-    stages: str | tuple[str, ...] = DEFAULT_STAGES   # ARC stages ("res3,res4" or a tuple), or "none" (= TSM)
+    stages: str | tuple[str, ...] = ",".join(DEFAULT_STAGES)   # ARC stages, as --stages takes them, or "none" (TSM)
     shift: bool = True                    # False = TSN (no temporal shift)
     pool: str = "max"
     aru_act: str = "relu"
