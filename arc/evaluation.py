@@ -23,7 +23,10 @@ import torch
 
 from arc import submission
 from arc.data.home import resolve_data_root
+from arc.data.registry import SPLITS
+from arc.data.sampling import TEST_CROPS
 from arc.files import atomic_open, write_with
+from arc.nn.choices import check_choice
 from arc.runtime.device import Runtime
 from arc.scoring import Scores, readable_batches, scores_of, tally, view_probs
 from arc.training import checkpoint as ckpt
@@ -32,7 +35,6 @@ from arc.viz.confusion import write_confusion_png
 
 JSON_KEYS = ("num_classes", "top1", "top5", "mean_class_acc", "clips", "crops", "videos")
 METRICS = ("top1", "top5", "mean_class_acc")
-SPLITS = ("val", "test", "train")
 
 
 def evaluate(checkpoint: str | Path, *, data_root: str | None = None, split: str = "val", frames: int | None = None,
@@ -47,10 +49,8 @@ def evaluate(checkpoint: str | Path, *, data_root: str | None = None, split: str
     from arc.data.loader import make_loader
     from arc.data.registry import build_dataset
 
-    if split not in SPLITS:
-        raise ValueError(f"--split {split!r}: expected one of {', '.join(SPLITS)}")
-    if crops not in (1, 3):
-        raise ValueError(f"--crops must be 1 or 3, got {crops}")
+    check_choice(split, SPLITS, "--split")
+    check_choice(crops, TEST_CROPS, "--crops")
     for name, value in (("--frames", frames), ("--clips", clips)):
         if value is not None and value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
@@ -163,8 +163,7 @@ def predict_many(paths, checkpoint: str | Path, *, topk: int = 5, frames: int | 
     for path in paths:
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such video file or frame folder")
-    if crops not in (1, 3):
-        raise ValueError(f"--crops must be 1 or 3, got {crops}")
+    check_choice(crops, TEST_CROPS, "--crops")
     rt = Runtime.create(device, amp=amp)
     model, state = ckpt.load_model(checkpoint, rt.device)
     cfg, classes = state["config"], state["classes"]

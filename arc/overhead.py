@@ -20,13 +20,19 @@ Measured counts:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from arc.nn.choices import BACKBONES, POOLS, parse_stages
+from arc.data.registry import DATASETS
+from arc.nn.choices import BACKBONES, DEFAULT_STAGES, POOLS, parse_stages
 from arc.nn.layer import ARCConv2d
 from arc.nn.models import build_model
+
+NUM_CLASSES = DATASETS["ssv1"].num_classes   # a whole model's classifier by default: the paper's main benchmark
+MIN_SIZE = 32   # a whole model's smallest frame: ResNet's total stride
 
 # -- formulas --------------------------------------------------------------------------------------------
 
@@ -113,8 +119,9 @@ def measure_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def measure_memory(module: nn.Module, *inputs: torch.Tensor) -> int:
-    """Elements autograd saves for backward in one forward of `module(*inputs)` (training memory).
+def measure_memory(module: nn.Module, *inputs: torch.Tensor, run=None) -> int:
+    """Elements autograd saves for backward in one forward of `module(*inputs)` (training memory), or of
+    `run(*inputs)` (e.g. `layer.definition`: the same layer by its autograd definition).
 
     Each storage is counted once and whole; storages of the module's parameters are left out. Pass inputs
     with `requires_grad=True` to count what a layer inside a network keeps (meta tensors cannot be used:
@@ -132,7 +139,7 @@ def measure_memory(module: nn.Module, *inputs: torch.Tensor) -> int:
         return t
 
     with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        module(*inputs)
+        (module if run is None else run)(*inputs)
     return sum(storages.values())
 
 
@@ -162,29 +169,26 @@ def check_layer_args(
     return cin, cout, H, W
 
 
-def _layers(cin: int, cout: int, K: int, n: int, stride: int, T: int, pool: str,
-            impl: str = "lean") -> tuple[nn.Conv2d, ARCConv2d]:
-    conv = nn.Conv2d(cin, cout, K, stride, padding=K // 2, bias=False)
-    return conv, ARCConv2d.from_conv(conv, n=n, num_segments=T, pool=pool, impl=impl)
-
-
 def layer_report(
     C: int | None = None, H: int = 14, W: int | None = None, T: int = 8, K: int = 3, n: int = 4, stride: int = 1,
     *, cin: int | None = None, cout: int | None = None, pool: str = "max",
 ) -> dict:
     """Formulas vs measured counts of one bias-free ARC conv (padding `K//2`) on one clip `[T, Cin, H, W]`.
 
-    Returns `{"formula": {"flops", "params", "params_printed", "memory_elements"},
-    "measured": {"flops", "params", "memory_elements", "memory_elements_autograd"}, "plain": {"flops", "params"}}`;
-    flops are multiply-adds for one clip (N = 1), `plain` is the wrapped conv alone; `memory_elements` is what the
-    layer as trained keeps (`impl="lean"`), `memory_elements_autograd` what its autograd definition keeps. With
+    Returns `{"layer": {"cin", "cout", "H", "W", "T", "K", "n", "stride", "pool"}, "formula": {"flops", "params",
+    "params_printed", "memory_elements"}, "measured": {"flops", "params", "memory_elements",
+    "memory_elements_autograd"}, "plain": {"flops", "params", "memory_elements"}}`; flops are multiply-adds for one
+    clip (N = 1), `plain` is the wrapped conv alone; `memory_elements` is what the layer as trained keeps
+    (`impl="lean"`), `memory_elements_autograd` what the same layer keeps run by its autograd definition. With
     `cin = cout` and stride 1 the formulas are Eqs. 8–10 exactly; otherwise their generalisation to what the layer
     executes.
     """
     cin, cout, H, W = check_layer_args(C, H, W, T, K, n, stride, cin=cin, cout=cout, pool=pool)
-    conv, layer = _layers(cin, cout, K, n, stride, T, pool)
+    conv = nn.Conv2d(cin, cout, K, stride, padding=K // 2, bias=False)
+    layer = ARCConv2d.from_conv(conv, n=n, num_segments=T, pool=pool)
     x = torch.rand(T, cin, H, W, requires_grad=True)
     return {
+        "layer": dict(cin=cin, cout=cout, H=H, W=W, T=T, K=K, n=n, stride=stride, pool=pool),
         "formula": {
             "flops": flops_formula(cin, H, W, T, K, n, cout=cout, stride=stride),
             "params": params_formula(cin, K, n, cout=cout),
@@ -195,46 +199,41 @@ def layer_report(
             "flops": measure_multiply_adds(layer, x),
             "params": measure_params(layer),
             "memory_elements": measure_memory(layer, x),
-            "memory_elements_autograd": measure_memory(_layers(cin, cout, K, n, stride, T, pool, "autograd")[1], x),
+            "memory_elements_autograd": measure_memory(layer, x, run=layer.definition),
         },
-        "plain": {"flops": measure_multiply_adds(conv, x), "params": measure_params(conv)},
+        "plain": {"flops": measure_multiply_adds(conv, x), "params": measure_params(conv),
+                  "memory_elements": measure_memory(conv, x)},
     }
 
 
-def plain_memory(
-    C: int | None = None, H: int = 14, W: int | None = None, T: int = 8, K: int = 3, stride: int = 1,
-    *, cin: int | None = None, cout: int | None = None,
-) -> int:
-    """Measured training memory (elements) of the plain conv that `layer_report` wraps, for the same clip."""
-    cin, cout, H, W = check_layer_args(C, H, W, T, K, 1, stride, cin=cin, cout=cout)
-    conv = nn.Conv2d(cin, cout, K, stride, padding=K // 2, bias=False)
-    return measure_memory(conv, torch.rand(T, cin, H, W, requires_grad=True))
-
-
-def check_model_args(backbone: str, frames: int, num_classes: int, stages, n: int) -> tuple[str, ...]:
-    """Validate the model arguments; returns the stages as a sorted tuple (`stages` may be `"res3,res4"`).
-    Raises ValueError naming the bad option."""
+def check_model_args(backbone: str, frames: int = 8, num_classes: int = NUM_CLASSES, stages=DEFAULT_STAGES,
+                     n: int = 4, size: int = 224) -> tuple[str, ...]:
+    """Validate the arguments of a whole model on one clip of `size`×`size` frames; returns the stages as a sorted
+    tuple (`stages` may be `"res3,res4"`). Raises ValueError naming the bad option."""
     if backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {backbone!r}; expected one of {', '.join(BACKBONES)}")
-    for name, value in (("frames", frames), ("num_classes", num_classes), ("n", n)):
+    for name, value in (("frames", frames), ("num_classes", num_classes), ("n", n), ("size", size)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if size < MIN_SIZE:
+        raise ValueError(f"size must be at least {MIN_SIZE} pixels (ResNet's stride), got {size}")
     return parse_stages(stages)
 
 
 def model_report(
-    backbone: str, frames: int = 8, num_classes: int = 174, stages=("res3", "res4", "res5"),
+    backbone: str, frames: int = 8, num_classes: int = NUM_CLASSES, stages=DEFAULT_STAGES,
     n: int = 4, size: int = 224, device: str | torch.device = "meta", memory: bool = True,
 ) -> dict:
     """Whole-model multiply-adds (one clip `[1, frames, 3, size, size]`, forward), parameters and training memory
-    of TSM and of ARC-TSM with ARC in `stages`: `{"tsm": {"flops", "params", "memory_elements"}, "arc": {…}}`.
+    of TSM and of ARC-TSM with ARC in `stages`: `{"model": {"backbone", "frames", "num_classes", "stages", "n",
+    "size"}, "tsm": {"flops", "params", "memory_elements"}, "arc": {…}}`.
 
     Multiply-adds and parameters run on the meta device by default: the same operators are dispatched with shapes
     only, which is all FlopCounterMode reads, so ResNet-101 at 16 frames costs no real compute. Memory
     (`memory=True`) is `measure_memory` of one training-mode forward of the clip on the CPU, a real forward:
     storages are told apart by address."""
-    stages = check_model_args(backbone, frames, num_classes, stages, n)
-    out = {}
+    stages = check_model_args(backbone, frames, num_classes, stages, n, size)
+    out = {"model": _model_args(backbone, frames, num_classes, stages, n, size)}
     for name, steps in (("tsm", 1), ("arc", n)):
         with torch.device(device):
             model = build_model(backbone, num_classes, num_segments=frames, n=steps, stages=stages).eval()
@@ -245,16 +244,17 @@ def model_report(
     return out
 
 
-def model_memory(backbone: str, frames: int = 8, num_classes: int = 174, stages=("res3", "res4", "res5"),
+def _model_args(backbone: str, frames: int, num_classes: int, stages, n: int, size: int) -> dict:
+    return dict(backbone=backbone, frames=frames, num_classes=num_classes, stages=list(stages), n=n, size=size)
+
+
+def model_memory(backbone: str, frames: int = 8, num_classes: int = NUM_CLASSES, stages=DEFAULT_STAGES,
                  n: int = 4, size: int = 224, impl: str = "lean") -> int:
     """Elements one training-mode forward of a clip `[1, frames, 3, size, size]` keeps for the backward (the
     activation memory of one clip; `n = 1` or no stages: TSM). `impl="autograd"` trains ARC's autograd definition."""
-    stages = check_model_args(backbone, frames, num_classes, stages, n)
+    stages = check_model_args(backbone, frames, num_classes, stages, n, size)
     torch.manual_seed(0)
-    model = build_model(backbone, num_classes, num_segments=frames, n=n, stages=stages).train()
-    for m in model.modules():
-        if isinstance(m, ARCConv2d):
-            m.impl = impl
+    model = build_model(backbone, num_classes, num_segments=frames, n=n, stages=stages, impl=impl).train()
     return measure_memory(model, torch.rand(1, frames, 3, size, size))
 
 
@@ -276,22 +276,23 @@ def correlation_multiply_adds(frames: int, size: int = 224, channels: int = 64, 
 
 
 def motion_report(
-    backbone: str, frames: int = 8, num_classes: int = 174, stages=("res3", "res4", "res5"),
+    backbone: str, frames: int = 8, num_classes: int = NUM_CLASSES, stages=DEFAULT_STAGES,
     n: int = 4, size: int = 224, device: str | torch.device = "meta",
 ) -> dict:
     """Multiply-adds (one clip, forward) and parameters of TSM, MSN (TSM + MotionSqueeze after res3) and ARC-MSN,
     of the MS module alone, and the paper's Table 7 row (None for a backbone it does not report):
-    `{"tsm", "msn", "arc_msn": {"flops", "params"}, "module": {"flops", "params", "correlation_flops"}, "paper"}`.
+    `{"model": {…}, "tsm", "msn", "arc_msn": {"flops", "params"}, "module": {"flops", "params",
+    "correlation_flops"}, "paper"}`.
 
     The correlation is counted as its 15×15 window (`correlation_multiply_adds`), not as what the all-pairs
     path executes (`(HW)²·C` per pair, more at 28×28): FlopCounterMode does not see the loop over shifts, which
     is what is measured here, so the window's count is added."""
     from arc.nn.motion import MotionSqueeze
 
-    stages = check_model_args(backbone, frames, num_classes, stages, n)
+    stages = check_model_args(backbone, frames, num_classes, stages, n, size)
     if frames < 2:
         raise ValueError(f"frames must be >= 2 with the MotionSqueeze module (it pairs frame t with t+1), got {frames}")
-    out = {}
+    out = {"model": _model_args(backbone, frames, num_classes, stages, n, size)}
     for name, steps, motion in (("tsm", 1, "none"), ("msn", 1, "ms"), ("arc_msn", n, "ms")):
         with torch.device(device):
             model = build_model(backbone, num_classes, num_segments=frames, n=steps, stages=stages, motion=motion)
@@ -307,3 +308,108 @@ def motion_report(
                      "correlation_flops": correlation_multiply_adds(frames, size)}
     out["paper"] = PAPER_TABLE7.get(backbone)
     return out
+
+
+# -- what `arc overhead` prints ------------------------------------------------------------------------------
+
+
+@dataclass
+class Table:
+    """A report as `arc overhead` prints it: a titled table (cells are numbers, text or None) and notes under it."""
+
+    title: str
+    header: list[str]
+    rows: list[list]
+    notes: list[str] = field(default_factory=list)
+
+
+def layer_table(report: dict) -> Table:
+    """`layer_report`'s formulas and counts beside the plain conv's, and what Eqs. 9–10 as printed leave out."""
+    a, f, m, p = report["layer"], report["formula"], report["measured"], report["plain"]
+    cin, cout, n = a["cin"], a["cout"], a["n"]
+    square = cin == cout and a["stride"] == 1
+    plain_memory = p["memory_elements"]
+    table = Table(
+        f"ARC conv layer: Cin={cin}, Cout={cout}, {a['H']}×{a['W']}, T={a['T']}, K={a['K']}, n={n}, "
+        f"stride {a['stride']}; one clip (N=1), multiply-adds of the forward",
+        ["", "formula" if square else "formula (generalised)", "measured", "plain conv", "ARC / plain"],
+        [
+            ["multiply-adds, Eq. 8", f["flops"], m["flops"], p["flops"], m["flops"] / p["flops"]],
+            ["parameters, Eq. 9 corrected", f["params"], m["params"], p["params"], m["params"] / p["params"]],
+            ["parameters, Eq. 9 as printed", f["params_printed"], None, p["params"], f["params_printed"] / p["params"]],
+            ["training memory (elements), Eq. 10", f["memory_elements"], m["memory_elements"], plain_memory,
+             m["memory_elements"] / plain_memory],
+            ["  the same, autograd definition", None, m["memory_elements_autograd"], plain_memory,
+             m["memory_elements_autograd"] / plain_memory],
+        ],
+    )
+    if m["flops"] != f["flops"] or m["params"] != f["params"]:
+        table.notes.append("Warning: the measured counts differ from the formulas: the layer does not execute what "
+                           "Eqs. 8–9 describe (please report it).")
+    if n == 1:
+        table.notes.append("n = 1: ARC is the plain conv (no ARU parameters).")
+        return table
+    table.notes += [
+        f"Eq. 9 as printed, K²C² + C² + C²(n-1)/n = {f['params_printed']:,}, counts one set of maps. The layer holds "
+        f"n-1 = {n - 1} fusion AND {n - 1} attention maps of {cin}×{cout // n} each, i.e. "
+        f"{f['params'] - f['params_printed']:,} parameters more: {f['params']:,}, which is what the layer has.",
+        f"Memory: Eq. 10 counts the input, the embedded map, n-1 states and the two attention maps. The layer keeps "
+        f"its input and output and rebuilds the rest in the backward: {m['memory_elements'] / f['memory_elements']:.2f}"
+        f"× Eq. 10. Its autograd definition keeps the input and, per step, the part Y_i, its two pooled maps, "
+        f"σ(E + A_i) and the state Z_i: {m['memory_elements_autograd'] / f['memory_elements']:.2f}× Eq. 10.",
+    ]
+    if not square:
+        table.notes.append("Cin ≠ Cout or stride > 1: the formulas are Eqs. 8–10 generalised to what the layer "
+                           "executes (1×1 maps at the output resolution).")
+    return table
+
+
+def _model_title(a: dict, what: str) -> str:
+    return (f"{a['backbone']}, {a['frames']} frames at {a['size']}×{a['size']}, {a['num_classes']} classes, ARC in "
+            f"{','.join(a['stages']) or 'no stage'}{what}")
+
+
+def model_table(report: dict) -> Table:
+    """`model_report`: TSM and ARC-TSM, their difference and their ratio, in G, M and M elements."""
+    tsm, arc = report["tsm"], report["arc"]
+    keys, scales = ("flops", "params", "memory_elements"), (1e9, 1e6, 1e6)
+    return Table(
+        _model_title(report["model"], f" with n={report['model']['n']}; one clip: forward multiply-adds, elements "
+                                      "kept for the backward in training"),
+        ["", "multiply-adds (G)", "parameters (M)", "training memory (M elements)"],
+        [
+            ["TSM", *(tsm[k] / s for k, s in zip(keys, scales, strict=True))],
+            ["ARC-TSM", *(arc[k] / s for k, s in zip(keys, scales, strict=True))],
+            ["ARC − TSM", *((arc[k] - tsm[k]) / s for k, s in zip(keys, scales, strict=True))],
+            ["ARC / TSM", *(arc[k] / tsm[k] for k in keys)],
+        ],
+    )
+
+
+def motion_table(report: dict) -> Table:
+    """`motion_report` beside the paper's Table 7, and where the paper's parameter counts do not add up."""
+    paper, module, a = report["paper"] or {}, report["module"], report["model"]
+    rows = [["TSM", report["tsm"]["flops"] / 1e9, report["tsm"]["params"] / 1e6, None, None, None]]
+    for label, key in (("MSN", "msn"), (f"ARC-MSN (n={a['n']})", "arc_msn")):
+        printed = [str(paper[key][k]) for k in ("top1", "gflops", "mparams")] if key in paper else [None] * 3
+        rows.append([label, report[key]["flops"] / 1e9, report[key]["params"] / 1e6, *printed])
+    rows.append(["MS module alone", module["flops"] / 1e9, module["params"] / 1e6, None, None, None])
+    table = Table(
+        _model_title(a, "; one clip, forward; beside the paper's Table 7 (SSv1, 8 frames)"),
+        ["", "multiply-adds (G)", "parameters (M)", "paper: SSv1 top-1 %", "paper: GFLOPs", "paper: params (M)"],
+        rows,
+        [f"The MS module: {module['params']:,} parameters, {module['flops'] / 1e9:.3f} G multiply-adds, of which "
+         f"{module['correlation_flops'] / 1e9:.3f} G the 15×15 correlation (counted as its window)."],
+    )
+    if "msn" not in paper:
+        table.notes.append(f"The paper's Table 7 has no {a['backbone']} row (it reports {' and '.join(PAPER_TABLE7)}).")
+        return table
+    tsm, msn = report["tsm"]["params"] / 1e6, report["msn"]["params"] / 1e6
+    arc_added = (report["arc_msn"]["params"] - report["msn"]["params"]) / 1e6
+    table.notes.append(
+        f"Parameters: MSN = TSM {tsm:.2f} M + the MS module {module['params'] / 1e6:.3f} M = {msn:.2f} M. The paper's "
+        f"{paper['msn']['mparams']} M does not follow from the module ({paper['msn']['mparams'] - msn:+.2f} M "
+        f"unaccounted for); ARC adds {arc_added:.2f} M here, "
+        f"{paper['arc_msn']['mparams'] - paper['msn']['mparams']:.1f} M in the paper."
+    )
+    return table

@@ -44,9 +44,15 @@ class Scores:
 
     @property
     def mean_class_acc(self) -> float:
-        per_video = self.confusion.sum(axis=1)
-        seen = per_video > 0
-        return float((np.diag(self.confusion)[seen] / per_video[seen]).mean()) if seen.any() else 0.0
+        seen = self.confusion.sum(axis=1) > 0
+        return float(np.diag(row_normalised(self.confusion))[seen].mean()) if seen.any() else 0.0
+
+
+def row_normalised(confusion: np.ndarray) -> np.ndarray:
+    """The confusion matrix (counts, rows = true class) with each row divided by its total, the true class's
+    videos: the fraction of them predicted as each class. Rows without videos stay 0."""
+    totals = confusion.sum(axis=1, keepdims=True).astype(float)
+    return np.divide(confusion, totals, out=np.zeros(confusion.shape, dtype=float), where=totals > 0)
 
 
 def view_probs(model, clips: torch.Tensor, amp: str = "none") -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,28 +7,15 @@ import json
 
 import click
 
+from arc.nn.choices import BACKBONES, IMPLS, POOLS
+from arc.runtime import AMP_MODES
 from cli.errors import OneLineError
+from cli.options import device_option
 from cli.table import print_rows
 
-
-def _check_device(device: str) -> None:
-    import torch
-
-    try:
-        torch.device(device)
-    except RuntimeError:
-        raise OneLineError(f"--device {device!r}: expected cpu, cuda, cuda:N or auto") from None
-
-
-IMPL_HELP = "ARC implementation(s): lean (the default layer) and/or autograd (its definition); repeatable."
-IMPL_NAMES = ("lean", "autograd")  # arc.nn.layer.IMPLS, listed here so that --help does not import torch
-
-
-def _impls(impls: tuple[str, ...]) -> tuple[str, ...]:
-    bad = [i for i in impls if i not in IMPL_NAMES]
-    if bad:
-        raise OneLineError(f"--impl {bad[0]!r}: expected lean or autograd")
-    return tuple(dict.fromkeys(impls or IMPL_NAMES))
+IMPL = click.option("--impl", "impls", type=click.Choice(IMPLS), multiple=True,
+                    help="ARC implementation(s): lean (the default layer) and/or autograd (its definition); "
+                         "repeatable.  [default: all]")
 
 
 def _emit(rows: list[dict], as_json: bool, title: str) -> None:
@@ -47,11 +34,11 @@ def bench():
 @click.option("--repeats", type=int, default=50, show_default=True, help="Timed runs of each layer (median taken).")
 @click.option("--warmup", type=int, default=5, show_default=True, help="Untimed runs first.")
 @click.option("--threads", type=int, default=None, help="torch intra-op threads (CPU).  [default: torch's]")
-@click.option("--device", default="cpu", show_default=True,
-              help="cpu, cuda or cuda:N (timed with CUDA events on that device).")
+@device_option("cpu", "cpu, cuda or cuda:N (timed with CUDA events on that device), or auto.")
 @click.option("--n", "n", type=int, default=4, show_default=True, help="ARC recursive steps.")
-@click.option("--pool", default="max", show_default=True, help="ARC pooling: max or mean.")
-@click.option("--impl", "impls", multiple=True, help=IMPL_HELP + "  [default: both]")
+@click.option("--pool", type=click.Choice(POOLS), default="max", show_default=True,
+              help="ARC pooling: max (the paper) or mean (the authors' released code).")
+@IMPL
 @click.option("--channels-last", is_flag=True, help="Input and layers in channels-last memory format.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 def layer(repeats, warmup, threads, device, n, pool, impls, channels_last, as_json):
@@ -61,10 +48,9 @@ def layer(repeats, warmup, threads, device, n, pool, impls, channels_last, as_js
 
     if threads is not None and threads < 1:
         raise OneLineError(f"--threads must be >= 1, got {threads}")
-    _check_device(device)
     try:
         rows = time_layer(repeats=repeats, warmup=warmup, threads=threads, device=device, n=n, pool=pool,
-                          impls=_impls(impls), channels_last=channels_last)
+                          impls=impls or IMPLS, channels_last=channels_last)
     except ValueError as e:
         raise OneLineError(f"arc bench layer: {e}") from None
     _emit(rows, as_json, f"ARC layer vs plain conv, forward+backward, C=256 14×14 T=8 N=2 on {device}"
@@ -94,31 +80,26 @@ def reference(repeats, threads, as_json):
 @click.option("--batch-size", type=int, default=2, show_default=True, help="Clips per step.")
 @click.option("--steps", type=int, default=5, show_default=True, help="Timed training steps per model.")
 @click.option("--warmup", type=int, default=1, show_default=True, help="Untimed steps first.")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, or auto.")
-@click.option("--amp", default="none", show_default=True, help="Mixed precision: none, fp16 or bf16.")
+@device_option("cpu", "cpu, cuda, cuda:N or auto.")
+@click.option("--amp", type=click.Choice(AMP_MODES), default="none", show_default=True,
+              help="Mixed precision (auto: bf16 on GPUs that compute it natively, fp16 on older ones, none on CPU).")
 @click.option("--threads", type=int, default=None, help="torch intra-op threads (CPU).")
 @click.option("--no-loader", is_flag=True, help="Skip the data-loader row.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the models first.")
-@click.option("--impl", "impls", multiple=True, help=IMPL_HELP + "  [default: both]")
+@IMPL
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 def train(sizes, frames, batch_size, steps, warmup, device, amp, threads, no_loader, compile_, impls, as_json):
     """Training throughput (clips/s) of TSM-R18 vs ARC-TSM-R18, and whether data loading keeps up."""
     from arc.bench.train import time_training
 
-    if amp not in ("none", "fp16", "bf16"):
-        raise OneLineError(f"--amp must be none, fp16 or bf16, got {amp!r}")
     counts = [("--frames", frames), ("--batch-size", batch_size), ("--steps", steps),
               ("--threads", 1 if threads is None else threads), *(("--size", size) for size in sizes)]
     bad = [f"{flag} {value}" for flag, value in counts if value < 1] + ([f"--warmup {warmup}"] if warmup < 0 else [])
     if bad:
         raise OneLineError(f"arc bench train: {', '.join(bad)}: sizes, counts and threads must be >= 1, warm-up >= 0")
-    if device != "auto":
-        _check_device(device)
-    kwargs = dict(frames=frames, batch_size=batch_size, steps=steps, warmup=warmup,
-                  device=None if device == "auto" else device, amp=amp, threads=threads, loader=not no_loader,
-                  compile=compile_, log=None if as_json else (lambda line: click.echo(line, err=True)),
-                  models=("TSM-R18", *(("ARC-TSM-R18 (n=4)", "ARC-TSM-R18 (n=4, autograd)")[IMPL_NAMES.index(i)]
-                                       for i in _impls(impls))))
+    kwargs = dict(frames=frames, batch_size=batch_size, steps=steps, warmup=warmup, device=device, amp=amp,
+                  threads=threads, loader=not no_loader, compile=compile_, impls=impls or IMPLS,
+                  log=None if as_json else (lambda line: click.echo(line, err=True)))
     if sizes:
         kwargs["sizes"] = sizes
     try:
@@ -129,34 +110,27 @@ def train(sizes, frames, batch_size, steps, warmup, device, amp, threads, no_loa
 
 
 @bench.command("memory")
-@click.option("--backbone", "backbones", multiple=True,
-              help="r18, r34, r50 or r101; repeatable.  [default: r18 and r50]")
-@click.option("--impl", "impls", multiple=True, help=IMPL_HELP + "  [default: both]")
+@click.option("--backbone", "backbones", type=click.Choice(list(BACKBONES)), multiple=True,
+              help="Repeatable.  [default: r18 and r50]")
+@IMPL
 @click.option("--size", type=int, default=224, show_default=True, help="Frame size in pixels.")
 @click.option("--frames", type=int, default=8, show_default=True, help="Frames per clip.")
 @click.option("--batch-size", type=int, default=2, show_default=True, help="Clips per step.")
 @click.option("--steps", type=int, default=2, show_default=True, help="Training steps per model.")
-@click.option("--device", default="cpu", show_default=True, help="cpu (peak resident memory), cuda or cuda:N "
-              "(torch.cuda.max_memory_allocated).")
+@device_option("cpu", "cpu (peak resident memory), cuda or cuda:N (torch.cuda.max_memory_allocated), or auto.")
 @click.option("--budget", default=None, help="Memory budget, e.g. 16GiB or 500MB: report the largest batch that fits.")
 @click.option("--threads", type=int, default=1, show_default=True, help="torch intra-op threads (CPU).")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 def memory(backbones, impls, size, frames, batch_size, steps, device, budget, threads, as_json):
     """Peak memory of a few training steps of TSM vs ARC-TSM, per clip, and the largest batch under --budget."""
     from arc.bench.memory import parse_bytes, peak_memory
-    from arc.nn.choices import BACKBONES
 
-    bad = [b for b in backbones if b not in BACKBONES]
-    if bad:
-        raise OneLineError(f"--backbone {bad[0]!r}: expected one of {', '.join(BACKBONES)}")
     if threads < 1:
         raise OneLineError(f"--threads must be >= 1, got {threads}")
-    _check_device(device)
-    names = ("TSM", *(("ARC-TSM (n=4)", "ARC-TSM (n=4, autograd)")[IMPL_NAMES.index(i)] for i in _impls(impls)))
     try:
         limit = None if budget is None else parse_bytes(budget)
-        rows = peak_memory(backbones=backbones or ("r18", "r50"), models=names, size=size, frames=frames,
-                           batch=batch_size, steps=steps, device=device, budget=limit, threads=threads,
+        rows = peak_memory(**({"backbones": backbones} if backbones else {}), impls=impls or IMPLS, size=size,
+                           frames=frames, batch=batch_size, steps=steps, device=device, budget=limit, threads=threads,
                            log=None if as_json else (lambda line: click.echo(line, err=True)))
     except ValueError as e:
         raise OneLineError(f"arc bench memory: {e}") from None

@@ -10,7 +10,7 @@ import time
 import click
 
 from arc.data.home import check_writable, describe_home, home_folder, resolve_data_root
-from arc.data.registry import DATASETS
+from arc.data.registry import DATASETS, SPLITS
 from arc.data.sources import SOURCES
 from cli.errors import OneLineError, library_errors
 from cli.table import print_table
@@ -126,7 +126,7 @@ class _Progress:
 @click.option("--clips", type=click.IntRange(min=1), default=None,
               help="Clips per video of the test sampler [default: the dataset's test clips, Diving48 2, others 1].")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
-              help="Processes that decode (0 or 1: this one) [default: the CPU cores, at most 8].")
+              help="Processes that decode (0 or 1: this one) [default: the CPUs, at most 16].")
 def check(dataset, data_root, train_list, val_list, test_list, quick, frames, clips, workers):
     """Read the index of every split and look for every video on disk; then open every video or frame folder and
     decode the frames the test sampler reads (not with --quick). Lists each missing, unreadable or short video by
@@ -141,9 +141,10 @@ def check(dataset, data_root, train_list, val_list, test_list, quick, frames, cl
 def _print_check(dataset: str, data_root, list_file=None, *, quick: bool = False, frames: int = 8,
                  clips: int | None = None, workers: int | None = None) -> bool:
     """Run `arc.data.check.check_dataset`, print its table and problems; False when it found problems."""
-    from arc.data.check import check_dataset, default_workers
+    from arc.data.check import check_dataset
+    from arc.runtime.device import default_workers
 
-    workers = default_workers() if workers is None else workers
+    workers = default_workers(busy=0) if workers is None else workers
     progress = _Progress()
     start = time.perf_counter()
     try:
@@ -199,7 +200,7 @@ def _files_epilog() -> str:
 @click.argument("dataset", type=click.Choice(list(SOURCES)))
 @click.option("--version", "versions", type=click.Choice(["1", "2"]), multiple=True,
               help="diving48: the annotation version(s) to fetch (default both; the videos are the same).")
-@click.option("--split", "splits", type=click.Choice(["train", "val", "test"]), multiple=True,
+@click.option("--split", "splits", type=click.Choice(SPLITS), multiple=True,
               help="k400: the split(s) whose videos to fetch (default all three; the CSVs always).")
 @click.option("--parallel", type=click.IntRange(min=1), default=4, show_default=True,
               help="k400: archives fetched and unpacked at once.")
@@ -236,7 +237,7 @@ def download(dataset, versions, splits, parallel, mirror, url_overrides, data_ro
         if dataset == "diving48":
             options["versions"] = tuple(int(v) for v in versions) or (1, 2)
         else:
-            options.update(splits=splits or dl.K400_SPLITS, parallel=parallel)
+            options.update(splits=splits or SPLITS, parallel=parallel)
         with Transfers() as transfers:
             transfers.note(f"{dataset} into {root}")
             done = dl.DOWNLOADERS[dataset](root, transfers=transfers, **options)

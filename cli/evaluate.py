@@ -4,25 +4,28 @@ from __future__ import annotations
 
 import click
 
+from arc.data.registry import SPLITS
+from arc.data.sampling import TEST_CROPS
 from arc.runtime import AMP_MODES
 from cli.errors import OneLineError, library_errors
+from cli.options import device_option
 
 
 @click.command("eval")
 @click.option("--checkpoint", type=click.Path(), required=True, help="A training checkpoint (best.pt).")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
               help="Dataset folder (default: the one the checkpoint was trained on).")
-@click.option("--split", type=click.Choice(["val", "test", "train"]), default="val", show_default=True,
+@click.option("--split", type=click.Choice(SPLITS), default="val", show_default=True,
               help="test: no labels needed; writes per-video scores and a submission file, no accuracy.")
 @click.option("--frames", type=click.IntRange(min=1), default=None,
               help="Frames per clip (default: what the model was trained with; an 8-frame model runs on 16).")
 @click.option("--clips", type=click.IntRange(min=1), default=None,
               help="Clips per video, temporally shifted, scores averaged (default: the recipe's; Diving48 2).")
-@click.option("--crops", type=click.Choice(["1", "3"]), default="1", show_default=True,
+@click.option("--crops", type=click.Choice([str(c) for c in TEST_CROPS]), default="1", show_default=True,
               help="1 = centre crop after resize 256; 3 = three full-resolution crops.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Videos per batch.")
 @click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@device_option()
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for torch (default: torch's choice; on a busy machine fewer are often faster).")
 @click.option("--amp", type=click.Choice(AMP_MODES), default="auto", show_default=True,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+from arc.data.sampling import TEST_CROPS
 from arc.runtime import AMP_MODES
 from cli.errors import OneLineError, library_errors
+from cli.options import device_option
 
 
 @click.command("predict")
@@ -15,9 +17,9 @@ from cli.errors import OneLineError, library_errors
 @click.option("--frames", type=click.IntRange(min=1), default=None,
               help="Frames per clip (default: what the model was trained with).")
 @click.option("--clips", type=click.IntRange(min=1), default=None, help="Clips averaged (default: the recipe's).")
-@click.option("--crops", type=click.Choice(["1", "3"]), default="1", show_default=True,
+@click.option("--crops", type=click.Choice([str(c) for c in TEST_CROPS]), default="1", show_default=True,
               help="1 = centre crop after resize 256; 3 = three full-resolution crops.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@device_option()
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for torch (default: torch's choice; on a busy machine fewer are often faster).")
 @click.option("--amp", type=click.Choice(AMP_MODES), default="auto", show_default=True,

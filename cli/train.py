@@ -6,10 +6,11 @@ import click
 
 from arc.data.registry import DATASETS
 from arc.data.sampling import SAMPLINGS
-from arc.nn.choices import ARU_ACTS, BACKBONES, MOTIONS, POOLS
+from arc.nn.choices import ARU_ACTS, BACKBONES, DEFAULT_STAGES, MOTIONS, POOLS
 from arc.runtime import AMP_MODES
 from arc.training.schedule import SCHEDULES
 from cli.errors import OneLineError, is_main_process, one_line
+from cli.options import device_option
 
 PRESET = "(default: the dataset's recipe)"
 
@@ -29,7 +30,7 @@ PRESET = "(default: the dataset's recipe)"
 @click.option("--backbone", type=click.Choice(list(BACKBONES)), default="r18", show_default=True)
 @click.option("--n", type=click.IntRange(min=1), default=4, show_default=True,
               help="ARC recursive steps; 1 = plain TSM.")
-@click.option("--stages", default="res3,res4,res5", show_default=True,
+@click.option("--stages", default=",".join(DEFAULT_STAGES), show_default=True,
               help="Stages with ARC, comma list of res2..res5, or 'none' (= TSM).")
 @click.option("--no-shift", is_flag=True, help="No temporal shift: TSN (a frame-averaging baseline).")
 @click.option("--pool", type=click.Choice(POOLS), default="max", show_default=True,
@@ -64,7 +65,7 @@ PRESET = "(default: the dataset's recipe)"
 @click.option("--pretrained", default=None,
               help="'imagenet', a checkpoint path, or 'none' (default: imagenet; synthetic: none).")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Data-loading processes per rank "
-              "(default: min(4, CPUs)).")
+              "(default: the CPUs shared among this machine's ranks, less one each, at most 16).")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="torch CPU threads per process (default: torch's; on a busy machine 1 is often fastest).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
@@ -78,7 +79,7 @@ PRESET = "(default: the dataset's recipe)"
               help="Replace the run found in --out (its checkpoints, metrics, config; nothing else there).")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("--deterministic", is_flag=True, help="Deterministic algorithms (slower; exact resumes).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, …")
+@device_option()
 @click.option("--amp", type=click.Choice(AMP_MODES), default="auto", show_default=True,
               help="Mixed precision; auto = bf16 on GPUs that compute it natively (Ampere and later), fp16 with a "
                    "gradient scaler on older GPUs, none on the CPU.")

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import click
 
+from arc.data.registry import SPLITS
 from cli.errors import library_errors
+from cli.options import device_option
 
 _CHECKPOINT = click.option("--checkpoint", type=click.Path(dir_okay=False), required=True,
                            help="A checkpoint written by arc train (best.pt).")
@@ -20,7 +22,7 @@ _DATA_ROOT = click.option("--data-root", type=click.Path(file_okay=False), defau
                           help="Dataset folder for validation videos (default: the checkpoint's).")
 _INDEX = click.option("--index", type=click.IntRange(min=0), default=0, show_default=True,
                       help="Which validation video, when no --video is given.")
-_DEVICE = click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, …")
+_DEVICE = device_option("cpu", "cpu, cuda, cuda:N, or auto (CUDA when present).")
 
 
 def _write(fig, out, default: Path) -> None:
@@ -126,7 +128,7 @@ def cam(checkpoint, baseline, layer, target, video, index, data_root, device, ou
 @click.option("--groups", "groups_file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Groups of classes: one a line, class names or indices separated by ';' (default: classes "
                    "sharing a leading template; on SSv1 the paper's four).")
-@click.option("--split", type=click.Choice(["val", "train", "test"]), default="val", show_default=True,
+@click.option("--split", type=click.Choice(SPLITS), default="val", show_default=True,
               help="Whose confusion matrix: <checkpoint>-<split>-confusion.npy, written by arc eval.")
 @click.option("--max-groups", type=click.IntRange(min=1), default=4, show_default=True,
               help="Most default groups shown (largest first).")

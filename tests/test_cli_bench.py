@@ -41,7 +41,7 @@ def test_bench_table_lists_the_rows_as_plain_lines_off_a_terminal():
 
 @pytest.mark.parametrize("args,words", [(["--n", "3"], "n=3 must divide"), (["--threads", "0"], "--threads"),
                                         (["--repeats", "0"], "repeats must be >= 1"),
-                                        (["--impl", "fused"], "--impl 'fused'")])
+                                        (["--impl", "fused"], "'fused' is not one of 'lean', 'autograd'")])
 def test_bad_bench_arguments_exit_2_with_one_line(args, words):
     result = invoke("bench", "layer", *args)
     assert result.exit_code == 2
@@ -51,16 +51,17 @@ def test_bad_bench_arguments_exit_2_with_one_line(args, words):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the error is for machines without CUDA")
 def test_bench_on_cuda_without_a_gpu_says_so():
     result = invoke("bench", "layer", "--device", "cuda", "--repeats", "1")
-    assert result.exit_code == 2 and "no CUDA device" in result.stderr
+    assert result.exit_code == 2 and "CUDA is not available on this machine" in result.stderr
 
 
 @pytest.mark.parametrize(
     "args,words",
-    [(["train", "--amp", "fp8"], "--amp must be none, fp16 or bf16"), (["train", "--size", "0"], "--size 0"),
-     (["train", "--threads", "0"], "--threads 0"), (["train", "--device", "gpu0"], "--device 'gpu0'"),
-     (["reference", "--repeats", "0"], "repeats must be >= 1"), (["memory", "--budget", "lots"], "budget 'lots'"),
-     (["memory", "--backbone", "r19"], "--backbone 'r19'"), (["memory", "--size", "16"], "at least 32"),
-     (["memory", "--device", "gpu0"], "--device 'gpu0'")],
+    [(["train", "--amp", "fp8"], "'fp8' is not one of 'auto', 'none', 'bf16', 'fp16'"),
+     (["train", "--size", "0"], "--size 0"), (["train", "--threads", "0"], "--threads 0"),
+     (["train", "--device", "gpu0"], "--device 'gpu0'"), (["reference", "--repeats", "0"], "repeats must be >= 1"),
+     (["memory", "--budget", "lots"], "budget 'lots'"),
+     (["memory", "--backbone", "r19"], "'r19' is not one of 'r18', 'r34', 'r50', 'r101'"),
+     (["memory", "--size", "16"], "at least 32"), (["memory", "--device", "gpu0"], "--device 'gpu0'")],
 )
 def test_bad_train_and_reference_bench_arguments_exit_2_with_one_line(args, words):
     result = invoke("bench", *args)
@@ -98,3 +99,18 @@ def test_budget_sizes_parse_binary_and_decimal_units(text, size):
     from arc.bench.memory import parse_bytes
 
     assert parse_bytes(text) == size
+
+
+def test_bench_memory_reads_the_resident_set_once_before_and_once_after_the_steps(monkeypatch):
+    from arc.bench import memory
+
+    reads = []
+
+    def counting_open(path, *args, **kwargs):
+        reads.append(str(path))
+        return open(path, *args, **kwargs)
+
+    monkeypatch.setattr(memory, "open", counting_open, raising=False)
+    before, peak = memory._train("r18", "TSM", 32, 2, 1, 1, "cpu", None)
+    assert reads.count("/proc/self/status") == (2 if "/proc/self/clear_refs" in reads else 0)
+    assert peak >= before > 0

@@ -35,7 +35,10 @@ def test_model_json_matches_the_library_and_has_the_training_memory():
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report == oh.model_report("r18", 4, 174, ("res4", "res5"), 2, 64)
-    assert {k: set(v) for k, v in report.items()} == {m: {"flops", "params", "memory_elements"} for m in ("tsm", "arc")}
+    assert {k: set(v) for k, v in report.items()} == {
+        "model": {"backbone", "frames", "num_classes", "stages", "n", "size"},
+        **{m: {"flops", "params", "memory_elements"} for m in ("tsm", "arc")}}
+    assert report["model"] == dict(backbone="r18", frames=4, num_classes=174, stages=["res4", "res5"], n=2, size=64)
 
 
 def test_layer_table_shows_formula_measured_ratio_and_names_the_eq9_gap():
@@ -67,8 +70,8 @@ def test_model_table_shows_tsm_and_arc_side_by_side():
         (["--C", "256", "--n", "3"], "n=3 must divide"),
         (["--H", "-1"], "H must be a positive integer"),
         (["--C", "16", "--K", "4"], "K must be odd"),
-        (["--C", "16", "--pool", "avg"], "pool must be one of"),
-        (["--model", "r19"], "unknown backbone 'r19'"),
+        (["--C", "16", "--pool", "avg"], "'avg' is not one of 'max', 'mean'"),
+        (["--model", "r19"], "'r19' is not one of 'r18', 'r34', 'r50', 'r101'"),
         (["--model", "r18", "--stages", "res3,res6"], "unknown stage"),
         (["--model", "r18", "--n", "0"], "n must be a positive integer"),
         (["--model", "r18", "--C", "64", "--H", "7"], "--C, --H: layer options, not valid with --model"),

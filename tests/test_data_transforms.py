@@ -127,5 +127,5 @@ def test_one_crop_for_all_frames_of_a_clip():
 
 
 def test_bad_transform_settings_are_refused():
-    with pytest.raises(ValueError, match="crops must be 1 or 3"):
+    with pytest.raises(ValueError, match="crops must be one of 1, 3, got 5"):
         ClipTransform(crops=5)

@@ -161,3 +161,28 @@ def test_untraceable_model_gets_one_line_naming_it_and_the_way_out():
     assert report.skipped["layer4.1.conv1"] == "excluded by 'layer4.1'"
     with pytest.raises(ArcifyError, match="matches no module"):
         arcify(Gated(), include=["nothing*"])
+
+
+def test_arcify_walks_each_traced_graph_once_whatever_the_number_of_convs(monkeypatch):
+    import arc.nn.arcify as module
+
+    walks = []
+
+    class Counted(torch.fx.Graph):
+        @property
+        def nodes(self):
+            walks.append(1)
+            return super().nodes
+
+    trace = module._trace
+
+    def counted(*args):
+        graph = trace(*args)
+        graph.__class__ = Counted
+        return graph
+
+    monkeypatch.setattr(module, "_trace", counted)
+    _, report = arcify(torchvision.models.resnet18(), n=2, num_segments=2)
+    assert len(report.replaced) == 17 and len(walks) == 1   # the stem and 16 block convs, from one walk
+    _, report = arcify(torchvision.models.resnet18(), n=2, num_segments=2, include=["layer1", "layer2"])
+    assert len(report.replaced) == 8 and len(walks) == 3     # one walk per traced scope

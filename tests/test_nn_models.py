@@ -140,3 +140,15 @@ def test_builder_refuses_unknown_backbone_stage_and_bad_counts():
     with pytest.raises(ValueError, match="not divisible by n=3"):
         build_model("r18", 10, n=3)
     assert parse_stages("res5, res3") == ("res3", "res5") and parse_stages("none") == ()
+
+
+def test_build_model_builds_every_arc_layer_with_the_implementation_asked_for():
+    with torch.device("meta"):
+        lean, autograd = build_model("r18", 10, n=4), build_model("r18", 10, n=4, impl="autograd")
+    assert {m.impl for m in lean.modules() if isinstance(m, ARCConv2d)} == {"lean"}
+    layers = [m for m in autograd.modules() if isinstance(m, ARCConv2d)]
+    assert len(layers) == 12 and {m.impl for m in layers} == {"autograd"}
+    assert not any(m.uses_lean for m in layers)
+    assert autograd.config == lean.config and "impl" not in autograd.config   # a checkpoint loads into either
+    with pytest.raises(ValueError, match="impl must be one of lean, autograd, got 'fused'"):
+        build_model("r18", 10, impl="fused")

@@ -66,11 +66,14 @@ def test_measured_memory_is_input_and_output_lean_and_five_buffers_per_step_auto
 def test_report_has_exactly_the_documented_json_shape():
     report = oh.layer_report(16, 6, n=4)
     assert {k: set(v) for k, v in report.items()} == {
+        "layer": {"cin", "cout", "H", "W", "T", "K", "n", "stride", "pool"},
         "formula": {"flops", "params", "params_printed", "memory_elements"},
         "measured": {"flops", "params", "memory_elements", "memory_elements_autograd"},
-        "plain": {"flops", "params"},
+        "plain": {"flops", "params", "memory_elements"},
     }
-    assert all(type(v) is int for part in report.values() for v in part.values())
+    assert report["layer"] == dict(cin=16, cout=16, H=6, W=6, T=8, K=3, n=4, stride=1, pool="max")
+    assert all(type(v) is int for part in ("formula", "measured", "plain") for v in report[part].values())
+    assert report["plain"]["memory_elements"] == 16 * 6 * 6 * 8   # the plain conv keeps its input
 
 
 @pytest.mark.parametrize("cin,cout,H,W,T,K,n,stride", [(12, 8, 7, 9, 3, 5, 2, 2), (8, 16, 8, 8, 2, 3, 4, 2),
@@ -178,3 +181,34 @@ def test_arc_tsm_trains_in_the_activation_memory_of_tsm_and_its_autograd_definit
     assert oh.model_memory(*args, n=4, size=size) <= bound * tsm
     if backbone == "r18":
         assert oh.model_memory(*args, n=4, size=size, impl="autograd") > 1.5 * tsm
+
+
+def test_the_layer_report_measures_one_layer_both_ways(monkeypatch):
+    """The autograd definition's memory is measured on the very layer the report counts, not on a second one."""
+    built = []
+    from_conv = ARCConv2d.from_conv
+    monkeypatch.setattr(ARCConv2d, "from_conv", classmethod(lambda cls, *a, **k: built.append(1) or from_conv(*a, **k)))
+    report = oh.layer_report(8, 5, T=2, n=2)
+    assert len(built) == 1
+    assert report["measured"]["memory_elements_autograd"] == oh.memory_saved(8, 5, 5, 2, 3, 2, impl="autograd")
+
+
+@pytest.mark.parametrize("report", [oh.model_report, oh.motion_report, oh.model_memory])
+def test_a_whole_model_below_resnets_stride_is_refused_by_the_library(report):
+    with pytest.raises(ValueError, match="size must be at least 32 pixels"):
+        report("r18", frames=2, size=16)
+
+
+def test_the_tables_the_command_prints_come_with_their_notes():
+    layer = oh.layer_table(oh.layer_report(64, 14, n=4))
+    assert layer.rows[1][1:4] == [9 * 64 * 64 + 64 * 64 + 2 * 3 * 64 * 16] * 2 + [9 * 64 * 64]   # Eq. 9 corrected
+    assert any(f"{3 * 64 * 16:,} parameters more" in note for note in layer.notes)   # the second set of n-1 maps
+    assert oh.layer_table(oh.layer_report(8, 5, n=1)).notes == ["n = 1: ARC is the plain conv (no ARU parameters)."]
+    model = oh.model_table(oh.model_report("r18", 2, 5, ("res5",), 2, size=32, memory=False) |
+                           {"tsm": {"flops": 10, "params": 20, "memory_elements": 30},
+                            "arc": {"flops": 15, "params": 22, "memory_elements": 33}})
+    assert [row[0] for row in model.rows] == ["TSM", "ARC-TSM", "ARC − TSM", "ARC / TSM"]
+    assert model.rows[2][1:] == [5 / 1e9, 2 / 1e6, 3 / 1e6] and model.rows[3][1:] == [1.5, 1.1, 1.1]
+    assert model.title.startswith("r18, 2 frames at 32×32, 5 classes, ARC in res5 with n=2")
+    motion = oh.motion_table(oh.motion_report("r34", frames=2, size=32))
+    assert motion.notes[-1] == "The paper's Table 7 has no r34 row (it reports r18 and r50)."

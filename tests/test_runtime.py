@@ -47,3 +47,21 @@ def test_the_runtime_says_its_device_precision_and_format():
     with rt.autocast():
         assert torch.mm(torch.ones(2, 2), torch.ones(2, 2)).dtype == torch.bfloat16
     assert 1 <= default_workers(1) <= 16 and default_workers(10_000) == 1
+
+
+def test_one_default_worker_count_for_training_and_for_checking_data(monkeypatch):
+    import os
+
+    import arc.data.check
+    from cli.data import _print_check
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert default_workers() == 7            # training: one CPU stays with the training process
+    assert default_workers(2) == 3           # two ranks on this machine share its CPUs
+    assert default_workers(busy=0) == 8      # `arc data check` only waits for its workers
+    seen = {}
+    monkeypatch.setattr(arc.data.check, "check_dataset", lambda *args, **kwargs: seen.update(kwargs) or [])
+    _print_check("synthetic", "nowhere", quick=True)
+    assert seen["workers"] == 8
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert default_workers(busy=0) == 16 and default_workers(10_000) == 1

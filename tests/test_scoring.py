@@ -8,7 +8,7 @@ import torch
 
 from arc.evaluation import write_per_class
 from arc.runtime.distributed import Context
-from arc.scoring import Scores, score, view_probs
+from arc.scoring import Scores, row_normalised, score, view_probs
 
 
 class Fixed(torch.nn.Module):
@@ -65,3 +65,20 @@ def test_per_class_csv_has_one_row_per_class_and_leaves_absent_classes_empty(tmp
     rows = list(csv.reader(path.open()))
     assert rows == [["index", "name", "videos", "correct", "accuracy"], ["0", "a", "4", "3", "0.750000"],
                     ["1", "b", "0", "0", ""], ["2", "c", "4", "2", "0.500000"]]
+
+
+def test_one_row_normalised_confusion_serves_validation_the_board_and_the_figures():
+    from matplotlib import colormaps
+
+    from arc.training.board import confusion_image
+    from arc.viz.confusion import confusion_figure, group_matrix
+
+    confusion = np.array([[3, 1, 0], [0, 0, 0], [2, 2, 4]])   # rows = true class; class 1 has no videos
+    fraction = row_normalised(confusion)
+    np.testing.assert_array_equal(fraction, [[0.75, 0.25, 0], [0, 0, 0], [0.25, 0.25, 0.5]])
+    assert Scores(confusion=confusion).mean_class_acc == pytest.approx((0.75 + 0.5) / 2)
+    image = confusion_image(confusion, side=3)   # one pixel per cell
+    np.testing.assert_array_equal(image, (255 * colormaps["Blues"](fraction)[..., :3]).round().astype(np.uint8))
+    np.testing.assert_array_equal(group_matrix(confusion, [0, 2]), [[0.75, 0], [0.25, 0.5]])
+    figure = confusion_figure(confusion)
+    np.testing.assert_array_equal(figure.axes[0].get_images()[0].get_array(), fraction)

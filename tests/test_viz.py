@@ -356,3 +356,15 @@ def test_a_figure_that_cannot_be_written_is_one_error_line_and_keeps_the_earlier
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
     assert sorted(p.name for p in run.iterdir()) == ["curves.pdf", "metrics.jsonl"]
     assert (run / "curves.pdf").read_text() == "the earlier figure"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="for machines without CUDA")
+def test_a_figure_on_cuda_without_a_gpu_is_one_error_line(runs):
+    arc, video = runs["arc"], runs["video"]
+    for command in ("attention", "states", "cam"):
+        one_line_error(invoke(command, "--checkpoint", arc, "--video", video, "--device", "cuda"),
+                       "--device cuda: CUDA is not available on this machine")
+        one_line_error(invoke(command, "--checkpoint", arc, "--video", video, "--device", "cuda:0x"),
+                       "--device 'cuda:0x': expected auto, cpu, cuda or cuda:N")
+    with pytest.raises(ValueError, match="--device cuda: CUDA is not available"):
+        plot_states(arc, video=video, device="cuda")    # the library checks too, before loading anything

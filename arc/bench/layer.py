@@ -16,9 +16,10 @@ from contextlib import nullcontext
 import torch
 from torch import nn
 
-from arc.nn.layer import IMPLS, ARCConv2d
+from arc.nn.choices import IMPLS, check_impls
+from arc.nn.layer import ARCConv2d
 from arc.overhead import check_layer_args, flops_formula, measure_memory
-from arc.runtime.device import cpu_threads
+from arc.runtime.device import cpu_threads, pick_device
 
 
 def step(module: nn.Module, x: torch.Tensor, grad: torch.Tensor) -> Callable[[], None]:
@@ -59,12 +60,8 @@ def time_layer(
     check_layer_args(C, H, H, T, K, n, pool=pool)
     if repeats < 1 or warmup < 0 or N < 1:
         raise ValueError(f"repeats must be >= 1, warmup >= 0 and N >= 1; got {repeats}, {warmup}, {N}")
-    unknown = [impl for impl in impls if impl not in IMPLS]
-    if unknown or not impls:
-        raise ValueError(f"impls must be among {', '.join(IMPLS)}, got {list(impls)}")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA device")
+    impls = check_impls(impls)
+    dev = pick_device(device)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     with cpu_threads(threads), (torch.cuda.device(dev) if dev.type == "cuda" else nullcontext()):
         gen = torch.Generator().manual_seed(seed)

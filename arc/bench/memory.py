@@ -19,10 +19,13 @@ import resource
 import torch
 import torch.nn.functional as F
 
-from arc.nn.layer import ARCConv2d
+from arc.nn.choices import IMPLS, check_impls
 from arc.nn.models import build_model
+from arc.overhead import NUM_CLASSES, check_model_args
+from arc.runtime.device import pick_device
 
-MODELS = {"TSM": dict(n=1), "ARC-TSM (n=4)": dict(n=4), "ARC-TSM (n=4, autograd)": dict(n=4, impl="autograd")}
+ARC = {impl: f"ARC-TSM (n=4{'' if impl == 'lean' else ', ' + impl})" for impl in IMPLS}  # the row of each impl
+MODELS = {"TSM": dict(n=1), **{ARC[impl]: dict(n=4, impl=impl) for impl in IMPLS}}    # name -> build_model's
 UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 10**3, "KIB": 2**10, "M": 2**20, "MB": 10**6, "MIB": 2**20,
          "G": 2**30, "GB": 10**9, "GIB": 2**30, "T": 2**40, "TB": 10**12, "TIB": 2**40}
 
@@ -35,14 +38,21 @@ def parse_bytes(text: str) -> int:
     return int(float(m.group(1)) * UNITS[m.group(2).upper()])
 
 
-def _resident(field: str) -> int | None:
-    """`VmRSS` / `VmHWM` of this process in bytes (Linux), None where /proc is not there."""
+def _resident() -> dict[str, int] | None:
+    """This process's resident set now (`VmRSS`) and at its peak (`VmHWM`) in bytes, from one reading of
+    /proc/self/status (Linux); None where it is not there."""
     try:
         with open("/proc/self/status") as f:
-            line = next(line for line in f if line.startswith(field + ":"))
-    except (OSError, StopIteration):
+            sizes = {k: int(v.split()[0]) * 1024 for k, _, v in (line.partition(":") for line in f)
+                     if k in ("VmRSS", "VmHWM")}
+    except OSError:
         return None
-    return int(line.split()[1]) * 1024
+    return sizes if len(sizes) == 2 else None
+
+
+def _peak_rss() -> int:
+    """The peak resident set since the process started, in bytes, where /proc is not there."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _reset_peak() -> bool:
@@ -61,23 +71,18 @@ def _train(backbone: str, model: str, size: int, frames: int, batch: int, steps:
     if threads is not None:
         torch.set_num_threads(threads)
     dev = torch.device(device)
-    kw = dict(MODELS[model])
-    impl = kw.pop("impl", "lean")
     torch.manual_seed(0)
-    net = build_model(backbone, 174, num_segments=frames, **kw).to(dev).train()
-    for m in net.modules():
-        if isinstance(m, ARCConv2d):
-            m.impl = impl
+    net = build_model(backbone, NUM_CLASSES, num_segments=frames, **MODELS[model]).to(dev).train()
     opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
     clips = torch.randn(batch, frames, 3, size, size, device=dev)
-    labels = torch.randint(0, 174, (batch,), device=dev)
+    labels = torch.randint(0, NUM_CLASSES, (batch,), device=dev)
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
         torch.cuda.reset_peak_memory_stats(dev)
         before = torch.cuda.memory_allocated(dev)
     else:
-        hwm = _reset_peak() and _resident("VmRSS") is not None
-        before = _resident("VmRSS") if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        now = _resident() if _reset_peak() else None
+        before = _peak_rss() if now is None else now["VmRSS"]
     for _ in range(steps):
         opt.zero_grad(set_to_none=True)
         F.cross_entropy(net(clips), labels).backward()
@@ -85,7 +90,8 @@ def _train(backbone: str, model: str, size: int, frames: int, batch: int, steps:
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
         return before, torch.cuda.max_memory_allocated(dev)
-    return before, _resident("VmHWM") if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    after = _resident() if now is not None else None
+    return before, _peak_rss() if after is None else after["VmHWM"]
 
 
 def _measure(args: tuple) -> tuple[int, int]:
@@ -96,24 +102,20 @@ def _measure(args: tuple) -> tuple[int, int]:
         return pool.apply(_train, args)
 
 
-def peak_memory(backbones=("r18", "r50"), models=tuple(MODELS), size: int = 224, frames: int = 8, batch: int = 2,
+def peak_memory(backbones=("r18", "r50"), impls=IMPLS, size: int = 224, frames: int = 8, batch: int = 2,
                 steps: int = 2, device: str = "cpu", budget: int | None = None, threads: int | None = 1,
                 log=None) -> list[dict]:
     """Rows `{backbone, name, size, frames, batch, device, before_bytes, peak_bytes, per_clip_bytes, ratio,
-    max_batch}` per backbone and model: `per_clip_bytes = (peak − before) / batch`, `ratio` = per-clip memory /
-    TSM's (the first model), `max_batch` = the largest batch whose predicted peak fits `budget` bytes (None without
-    a budget, or when the steps did not raise the peak: too small a size to measure)."""
-    unknown = [m for m in models if m not in MODELS]
-    if unknown or not models or models[0] != "TSM":
-        raise ValueError(f"models must start with TSM and be among {', '.join(MODELS)}, got {list(models)}")
-    for name, value in (("size", size), ("frames", frames), ("batch", batch), ("steps", steps)):
+    max_batch}` per backbone and model — TSM, then ARC-TSM with each of `impls` (`ARC`): `per_clip_bytes = (peak −
+    before) / batch`, `ratio` = per-clip memory / TSM's, `max_batch` = the largest batch whose predicted peak fits
+    `budget` bytes (None without a budget, or when the steps did not raise the peak: too small a size to measure)."""
+    models = ("TSM", *(ARC[impl] for impl in check_impls(impls)))
+    for backbone in backbones:
+        check_model_args(backbone, frames, size=size)
+    for name, value in (("batch", batch), ("steps", steps)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if size < 32:
-        raise ValueError(f"size must be at least 32 pixels (ResNet's stride), got {size}")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA device")
+    dev = pick_device(device)
     rows = []
     for backbone in backbones:
         base = None

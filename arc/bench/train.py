@@ -17,24 +17,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from arc.nn.layer import ARCConv2d
+from arc.nn.choices import IMPLS, check_impls
 from arc.nn.models import build_model
+from arc.overhead import NUM_CLASSES
 from arc.runtime.device import Runtime, autocast, cpu_threads
 from arc.training.recipes import RECIPES
 
-MODELS = {"TSM-R18": dict(n=1), "ARC-TSM-R18 (n=4)": dict(n=4),
-          "ARC-TSM-R18 (n=4, autograd)": dict(n=4, impl="autograd")}
-
-
-def build(name: str, frames: int, num_classes: int = 174):
-    """The model `name` of `MODELS`, its ARC layers switched to the implementation asked for."""
-    kw = dict(MODELS[name])
-    impl = kw.pop("impl", "lean")
-    model = build_model("r18", num_classes, num_segments=frames, **kw)
-    for m in model.modules():
-        if isinstance(m, ARCConv2d):
-            m.impl = impl
-    return model
+ARC = {impl: f"ARC-TSM-R18 (n=4{'' if impl == 'lean' else ', ' + impl})" for impl in IMPLS}  # the row of each impl
+MODELS = {"TSM-R18": dict(n=1), **{ARC[impl]: dict(n=4, impl=impl) for impl in IMPLS}}    # name -> build_model's
 
 
 def forward_gflops(model, clip: torch.Tensor) -> float:
@@ -111,14 +101,12 @@ def loader_clips_per_s(*, size: int, frames: int, batch_size: int, batches: int,
 def time_training(*, sizes=(224, None), frames: int = 8, batch_size: int = 2, steps: int = 5, warmup: int = 1,
                   device: str | None = "cpu", amp: str = "none", channels_last: bool | None = None,
                   threads: int | None = None, loader: bool = True, workers: int = 2, loader_batches: int = 10,
-                  data_root=None, compile: bool = False, models=tuple(MODELS), log=None) -> list[dict]:
-    """Rows `{name, frames, size, batch, device, amp, gflops, step_s, clips_per_s, ratio}` per model and size
-    (`gflops`: forward multiply-adds per clip; `ratio` = step time / TSM's step time), then one loader row per size
-    (`ratio` = loader clips/s / ARC training clips/s at that size: > 1 keeps up). `None` in `sizes` is the
-    synthetic demo's input size; `models` are names of `MODELS` (TSM first: the ratios are to it)."""
-    unknown = [m for m in models if m not in MODELS]
-    if unknown or not models or models[0] != "TSM-R18":
-        raise ValueError(f"models must start with TSM-R18 and be among {', '.join(MODELS)}, got {list(models)}")
+                  data_root=None, compile: bool = False, impls=IMPLS, log=None) -> list[dict]:
+    """Rows `{name, frames, size, batch, device, amp, gflops, step_s, clips_per_s, ratio}` per model and size — TSM,
+    then ARC-TSM with each of `impls` (named by `ARC`) — with `gflops` the forward multiply-adds per clip and
+    `ratio` = step time / TSM's step time; then one loader row per size (`ratio` = loader clips/s / ARC training
+    clips/s at that size: > 1 keeps up). `None` in `sizes` is the synthetic demo's input size."""
+    models = ("TSM-R18", *(ARC[impl] for impl in check_impls(impls)))
     rt = Runtime.create(device, amp=amp, channels_last=channels_last)
     demo = RECIPES["synthetic"].input_size
     sizes = [demo if s is None else int(s) for s in sizes]
@@ -141,7 +129,7 @@ def time_training(*, sizes=(224, None), frames: int = 8, batch_size: int = 2, st
 def _model_rows(size: int, frames: int, batch_size: int, steps: int, warmup: int, rt: Runtime, compile: bool,
                 names, log) -> list[dict]:
     torch.manual_seed(0)
-    models = {name: build(name, frames) for name in names}
+    models = {name: build_model("r18", NUM_CLASSES, num_segments=frames, **MODELS[name]) for name in names}
     one = torch.zeros(1, frames, 3, size, size)
     flops = {name: forward_gflops(m.eval(), one) for name, m in models.items()}
     times = train_steps(models, size=size, frames=frames, batch_size=batch_size, steps=steps, warmup=warmup,

@@ -9,8 +9,8 @@ from arc._lazy import exports
 
 _PUBLIC = {
     "DATASETS": "arc.data.registry", "DatasetSpec": "arc.data.registry", "build_dataset": "arc.data.registry",
-    "read_index": "arc.data.registry",
-    "Index": "arc.data.formats", "Record": "arc.data.formats", "SPLITS": "arc.data.formats",
+    "read_index": "arc.data.registry", "SPLITS": "arc.data.registry",
+    "Index": "arc.data.formats", "Record": "arc.data.formats",
     "ClipDataset": "arc.data.clips", "collate_clips": "arc.data.clips", "load_clip": "arc.data.clips",
     "BadSample": "arc.data.errors", "DataError": "arc.data.errors", "DataFormatError": "arc.data.errors",
     "MediaError": "arc.data.errors", "MissingDataFile": "arc.data.errors",

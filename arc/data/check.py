@@ -8,7 +8,6 @@ whole clip pipeline imports the dataset class.
 
 from __future__ import annotations
 
-import os
 import signal
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
@@ -16,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from arc.data.errors import BadSample, DataFormatError, MediaError, MissingDataFile
-from arc.data.formats import SPLITS
-from arc.data.registry import build_dataset, get, read_index
+from arc.data.registry import SPLITS, build_dataset, get, read_index
 from arc.data.sampling import sample_indices
 from arc.data.video import FrameFolder, TruncatedVideo, frame_number, open_media
 
@@ -202,12 +200,3 @@ def check_dataset(name: str, root, *, list_file=None, quick: bool = False, num_s
     finally:
         if executor is not None:
             executor.shutdown(cancel_futures=True)
-
-
-def default_workers() -> int:
-    """Processes for `check_dataset` by default: the CPU cores this process may use, at most 8."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
-    return min(cores, 8)

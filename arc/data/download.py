@@ -29,12 +29,12 @@ from arc.data import formats
 from arc.data.fetch import DownloadError, fetch
 from arc.data.home import check_writable, home_folder
 from arc.data.progress import Transfers
+from arc.data.registry import SPLITS
 from arc.data.sources import SOURCES, urls
 from arc.data.unpack import CorruptArchive, unpack
 from arc.data.video import VIDEO_SUFFIXES
 
 CACHE = ".downloads"
-K400_SPLITS = ("train", "val", "test")
 
 
 @dataclass
@@ -141,7 +141,7 @@ def _remove_if_empty(folder: Path) -> None:
 
 # --- Kinetics-400 ---------------------------------------------------------------------------------------------
 
-def download_k400(root=None, *, splits=K400_SPLITS, parallel: int = 4, mirror: str | None = None, overrides=None,
+def download_k400(root=None, *, splits=SPLITS, parallel: int = 4, mirror: str | None = None, overrides=None,
                   transfers: Transfers | None = None, keep_archives: bool = False) -> Downloaded:
     """Kinetics-400 from the CVDF mirror into `root` (default: its folder in the data home): the clips of each of
     `splits` in `train/`, `val/`, `test/` (the replacements for corrupted training clips over them) and
@@ -152,7 +152,7 @@ def download_k400(root=None, *, splits=K400_SPLITS, parallel: int = 4, mirror: s
     table = urls("k400", mirror=mirror, overrides=overrides)
     check_writable(root)
     cache = root / CACHE
-    csvs = [_fetch_checked(table[f"{s}-csv"], cache / f"{s}.csv", f"{s}-csv", transfers, "csv") for s in K400_SPLITS]
+    csvs = [_fetch_checked(table[f"{s}-csv"], cache / f"{s}.csv", f"{s}-csv", transfers, "csv") for s in SPLITS]
     for split in splits:
         listing = _fetch_checked(table[f"{split}-list"], cache / _name(table[f"{split}-list"]), f"{split}-list",
                                  transfers, "list")

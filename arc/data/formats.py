@@ -15,8 +15,6 @@ from pathlib import Path
 from arc.data.errors import DataFormatError, MissingDataFile
 from arc.data.video import VIDEO_SUFFIXES
 
-SPLITS = ("train", "val", "test")
-
 
 @dataclass(frozen=True)
 class Record:

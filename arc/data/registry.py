@@ -16,6 +16,8 @@ from arc.data import formats
 from arc.data.errors import MissingDataFile
 from arc.data.synth import CLASSES as SYNTH_CLASSES
 
+SPLITS = ("train", "val", "test")   # every dataset's, in this order (Diving48's "val" is its test list)
+
 
 @dataclass(frozen=True)
 class DatasetSpec:
@@ -78,10 +80,10 @@ def get(name: str) -> DatasetSpec:
 
 
 def read_index(name: str, root, split: str, list_file=None) -> formats.Index:
-    """The index of `split` ("train", "val", "test") of dataset `name` under `root` (the folder as distributed)."""
+    """The index of `split` (one of `SPLITS`) of dataset `name` under `root` (the folder as distributed)."""
     spec = get(name)
-    if split not in formats.SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(formats.SPLITS)}")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     root = Path(root).expanduser()
     if not root.is_dir():
         raise MissingDataFile(root, "data root not found (expected a folder)")

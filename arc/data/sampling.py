@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 SAMPLINGS = ("tsm", "uniform")
+TEST_CROPS = (1, 3)   # crops of a test clip (`arc.data.transforms`): the centre, or three at full resolution
 
 
 def clip_offsets(clips: int, sampling: str = "tsm") -> np.ndarray:

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from arc.data.sampling import TEST_CROPS
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 SCALES = (1.0, 0.875, 0.75, 0.66)
@@ -96,8 +98,8 @@ class ClipTransform:
     flip_map: np.ndarray | None = None
 
     def __post_init__(self):
-        if self.crops not in (1, 3):
-            raise ValueError(f"crops must be 1 or 3, got {self.crops}")
+        if self.crops not in TEST_CROPS:
+            raise ValueError(f"crops must be one of {', '.join(map(str, TEST_CROPS))}, got {self.crops}")
         if self.input_size < 8:
             raise ValueError(f"input_size must be >= 8, got {self.input_size}")
 

@@ -163,9 +163,11 @@ def arcify(
         root = model.get_submodule(scope) if scope else model
         modules = dict(root.named_modules())
         calls: dict[str, int] = {}
+        called: dict[str, torch.fx.Node] = {}   # module name -> its (first) call: one walk of the graph
         for node in graph.nodes:
             if node.op == "call_module":
                 calls[node.target] = calls.get(node.target, 0) + 1
+                called.setdefault(node.target, node)
         inside = {prefix + nm: type(m).__name__ for nm, m in modules.items() if nm and isinstance(m, LEAVES)}
         for name, conv in modules.items():
             full = prefix + name
@@ -177,7 +179,7 @@ def arcify(
             if why:
                 report.skipped[full] = why
                 continue
-            plan = _chain(graph, name, modules, calls, prefix)
+            plan = _chain(called[name], modules, calls, prefix)
             if isinstance(plan, str):
                 report.skipped[full] = plan
             else:
@@ -216,9 +218,9 @@ def _refuse(conv: nn.Conv2d, name: str, n: int, pointwise: bool, exclude, calls:
     return None
 
 
-def _chain(graph: torch.fx.Graph, name: str, modules: dict, calls: dict, prefix: str):
-    """`(norm name, norm, activation)` of the chain that starts at conv `name`, or why there is none."""
-    node = next(nd for nd in graph.nodes if nd.op == "call_module" and nd.target == name)
+def _chain(node: torch.fx.Node, modules: dict, calls: dict, prefix: str):
+    """`(norm name, norm, activation)` of the chain that starts at the call of a conv (`node`), or why there is none."""
+    name = node.target
     users = list(node.users)
     bn_node = users[0] if len(users) == 1 else None
     if bn_node is None or bn_node.op != "call_module" or not isinstance(modules[bn_node.target], nn.BatchNorm2d):

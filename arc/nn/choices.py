@@ -1,5 +1,5 @@
-"""The choices a model is built from — backbones, stages, pooling, ARU activation — as names only, so that the
-command line can list and check them without importing torch. Each fact is stated here once."""
+"""The choices a model is built from — backbones, stages, pooling, ARU activation, how ARC is differentiated — as
+names only, so that the command line can list and check them without importing torch. Each fact is stated here once."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ POOLS = ("max", "mean")               # max: the paper; mean: the authors' relea
 ARU_ACTS = ("relu", "leaky_relu")     # relu: the paper; leaky_relu (slope 0.01): the released code
 ARU_NAMES = ("embed", "fuse", "attend")
 MOTIONS = ("none", "ms")              # ms: MotionSqueeze after res3 (MSNet; ARC-MSN with n > 1)
+IMPLS = ("lean", "autograd")          # lean: hand-written backward, keeps little (lean.py); autograd: the definition
 
 
 def check_n(n, where: str = "n") -> int:
@@ -31,6 +32,16 @@ def check_choice(value, choices, what: str):
     if value not in choices:
         raise ValueError(f"{what} must be one of {', '.join(map(str, choices))}, got {value!r}")
     return value
+
+
+def check_impls(impls) -> tuple[str, ...]:
+    """`impls`, one or more of `IMPLS`, in order without repeats; ValueError otherwise."""
+    impls = tuple(dict.fromkeys(impls))
+    if not impls:
+        raise ValueError(f"impls: name one or more of {', '.join(IMPLS)}")
+    for impl in impls:
+        check_choice(impl, IMPLS, "impl")
+    return impls
 
 
 def parse_stages(stages) -> tuple[str, ...]:

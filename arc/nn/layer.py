@@ -8,13 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from arc.nn.choices import ARU_ACTS, POOLS, check_choice, check_n
+from arc.nn.choices import ARU_ACTS, IMPLS, POOLS, check_choice, check_n
 from arc.nn.lean import Settings, lean_arc
 from arc.nn.ops import channel_map, pool_space, pool_time, resize_nearest, sigma
 
-__all__ = ["IMPLS", "ARCConv2d", "channel_map", "pool_space", "pool_time", "resize_nearest"]
-
-IMPLS = ("lean", "autograd")  # lean: hand-written backward, keeps little (lean.py); autograd: the definition below
+__all__ = ["ARCConv2d", "channel_map", "pool_space", "pool_time", "resize_nearest"]
 
 
 def _accumulate(total: torch.Tensor | None, term: torch.Tensor) -> torch.Tensor:
@@ -240,6 +238,11 @@ class ARCConv2d(nn.Module):
         """Forward that also returns, per step, the state `Z_i` and the attention map `A_i` (paper Figs. 3, 6)."""
         record: dict[str, list[torch.Tensor]] = {"state": [], "attention": []}
         return self._recurse(x, record), record
+
+    def definition(self, x: torch.Tensor) -> torch.Tensor:
+        """The forward by the definition, whatever `impl` says (autograd keeps every state; `arc.overhead` measures
+        what that costs on the same layer)."""
+        return self._recurse(x, None)
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 4 or x.shape[1] != self.in_channels:

@@ -8,7 +8,7 @@ import torchvision
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from arc.nn.choices import BACKBONES, MOTIONS, STAGES, check_choice, check_n, parse_stages
+from arc.nn.choices import BACKBONES, DEFAULT_STAGES, IMPLS, MOTIONS, STAGES, check_choice, check_n, parse_stages
 from arc.nn.layer import ARCConv2d
 from arc.nn.motion import MotionSqueeze
 from arc.nn.shift import TemporalShift
@@ -99,13 +99,14 @@ def build_model(
     num_classes: int,
     num_segments: int = 8,
     n: int = 4,
-    stages=("res3", "res4", "res5"),
+    stages=DEFAULT_STAGES,
     pretrained=None,
     dropout: float = 0.5,
     pool: str = "max",
     aru_act: str = "relu",
     shift: bool = True,
     motion: str = "none",
+    impl: str = "lean",
 ) -> VideoResNet:
     """ARC-TSM on a torchvision ResNet (`r18`, `r34`, `r50`, `r101`).
 
@@ -117,6 +118,8 @@ def build_model(
     of a torchvision ResNet or of a TSM / ARC-TSM model of this backbone (`arc.nn.weights`).
     `motion="ms"`: MotionSqueeze after res3 (MSNet; with ARC, ARC-MSN); pretrained weights load into the
     backbone and the MS module keeps its own initialisation (listed in `load_report`).
+    `impl`: how the ARC layers are differentiated (`ARCConv2d`'s `impl`, `arc.nn.choices.IMPLS`); not in `config`,
+    which says what the model computes (a checkpoint loads into either).
     """
     check_choice(backbone, BACKBONES, "backbone")
     if not isinstance(num_classes, int) or num_classes < 1:
@@ -128,9 +131,10 @@ def build_model(
         raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
     stages = parse_stages(stages)
     check_choice(motion, MOTIONS, "motion")
+    check_choice(impl, IMPLS, "impl")
     config = dict(backbone=backbone, num_classes=num_classes, num_segments=num_segments, n=n, stages=list(stages),
                   dropout=dropout, pool=pool, aru_act=aru_act, shift=shift, motion=motion)
-    arc = dict(n=n, pool=pool, aru_act=aru_act) if n > 1 else None
+    arc = dict(n=n, pool=pool, aru_act=aru_act, impl=impl) if n > 1 else None
     resnet = getattr(torchvision.models, BACKBONES[backbone][0])(weights=None)
     every = 2 if len(resnet.layer3) >= 23 else 1  # TSM's n_round: decided by layer3, applied to all four stages
     for paper_name, layer_name in STAGES.items():

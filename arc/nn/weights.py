@@ -15,7 +15,6 @@ import torch
 import torchvision
 
 from arc.nn.choices import ARU_NAMES, BACKBONES
-from arc.nn.models import VideoResNet
 
 # -- loading weights ----------------------------------------------------------------------------------------
 
@@ -240,9 +239,10 @@ def read_torch_file(path) -> dict:
     return state
 
 
-def load_pretrained(model: VideoResNet, pretrained, download: bool = True) -> LoadReport:
-    """Load `pretrained` ("imagenet", a path, or a state dict) into `model`, mapping names (the ARC authors'
-    layers by `from_authors_arc`, MSNet's module by `from_msnet`, then every key by `canonical_key`).
+def load_pretrained(model: torch.nn.Module, pretrained, download: bool = True) -> LoadReport:
+    """Load `pretrained` ("imagenet", a path, or a state dict) into `model` (a `build_model` model, whose `config`
+    names its backbone), mapping names (the ARC authors' layers by `from_authors_arc`, MSNet's module by
+    `from_msnet`, then every key by `canonical_key`).
 
     The classifier is loaded when its shape matches and skipped with a message otherwise. Only ARU
     parameters (`embed`, `fuse`, `attend`) and an MS module (`motion.*`) may be missing from the source: they

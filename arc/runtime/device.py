@@ -75,15 +75,16 @@ def cpu_threads(threads: int | None):
         torch.set_num_threads(old)
 
 
-def default_workers(local_processes: int = 1) -> int:
-    """Data-loading workers per process when not given: the CPUs this process may use, shared among the processes
-    of this machine, less one for the training process itself; at least 1, at most 16 (decoding video is the
-    bottleneck on a fast GPU, so more is better up to what the CPUs allow)."""
+def default_workers(local_processes: int = 1, busy: int = 1) -> int:
+    """Worker processes per process when not given: the CPUs this process may use, shared among the
+    `local_processes` of this machine, less the `busy` ones the process keeps busy itself (training: 1; `arc data
+    check`, which only waits for its workers: 0); at least 1, at most 16 (decoding video is the bottleneck on a fast
+    GPU, so more is better up to what the CPUs allow)."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:
         cpus = os.cpu_count() or 1
-    return max(1, min(16, cpus // max(local_processes, 1) - 1))
+    return max(1, min(16, cpus // max(local_processes, 1) - busy))
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:

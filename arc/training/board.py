@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from arc.scoring import row_normalised
+
 
 class Board:
     """A TensorBoard writer for one run (`enabled=False`: every method does nothing)."""
@@ -78,9 +80,7 @@ def confusion_image(confusion: np.ndarray, side: int = 512) -> np.ndarray:
     a checkpoint is `arc viz confusion` (docs/viz.md)."""
     from matplotlib import colormaps
 
-    counts = confusion.astype(np.float64)
-    rows = counts.sum(axis=1, keepdims=True)
-    fraction = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
+    fraction = row_normalised(confusion)
     cell = max(1, side // max(len(fraction), 1))
     rgb = colormaps["Blues"](fraction)[..., :3]
     return (255 * np.kron(rgb, np.ones((cell, cell, 1)))).round().astype(np.uint8)

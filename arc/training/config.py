@@ -19,7 +19,7 @@ from pathlib import Path
 
 from arc.data.registry import DATASETS
 from arc.data.sampling import SAMPLINGS
-from arc.nn.choices import ARU_ACTS, BACKBONES, MOTIONS, POOLS, parse_stages
+from arc.nn.choices import ARU_ACTS, BACKBONES, DEFAULT_STAGES, MOTIONS, POOLS, parse_stages
 from arc.runtime import AMP_MODES
 from arc.training import recipes
 from arc.training.schedule import SCHEDULES
@@ -54,7 +54,7 @@ class TrainConfig:
     val_list: str | None = None
     backbone: str = "r18"
     n: int = 4                            # ARC recursive steps; 1 = TSM
-    stages: str | tuple[str, ...] = "res3,res4,res5"   # ARC stages, or "none" (= TSM)
+    stages: str | tuple[str, ...] = ",".join(DEFAULT_STAGES)   # ARC stages, as --stages takes them, or "none" (TSM)
     shift: bool = True                    # False = TSN (no temporal shift)
     pool: str = "max"
     aru_act: str = "relu"

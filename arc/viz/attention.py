@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from arc.runtime.device import pick_device
 from arc.viz.common import (
     VizError,
     capture_inputs,
@@ -76,6 +77,7 @@ def plot_attention(checkpoint: str | Path, *, video=None, layers=None, data_root
               device: str = "cpu"):
     """Fig. 3 for a checkpoint: the attention vectors of `layers` (default: the first ARC conv of each ARC stage)
     on `video`, or on the first `clips` validation clips of the checkpoint's dataset."""
+    device = pick_device(device)
     model, state = load(checkpoint, device)
     require_arc(model, checkpoint, "attention")
     layers = list(layers) if layers else default_layers(model)

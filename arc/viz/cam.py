@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from matplotlib.cm import ScalarMappable
 
+from arc.runtime.device import pick_device
 from arc.viz.common import clip_for, find_module, load, model_label, new_figure, pick_class, suptitle, to_rgb
 
 DEFAULT_LAYER = "res3"
@@ -82,6 +83,7 @@ def plot_cam(checkpoint: str | Path, *, video=None, baseline=None, layer: str = 
         data_root=None, index: int = 0, device: str = "cpu"):
     """Fig. 5 for a checkpoint (and a `baseline` checkpoint): Grad-CAM at `layer` for `target` (an index or a class
     name; default each model's predicted class) on `video`, or on validation video `index`."""
+    device = pick_device(device)
     model, state = load(checkpoint, device)
     c = None if target is None else pick_class(target, state["classes"])
     find_module(model, layer, checkpoint)

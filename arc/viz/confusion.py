@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from arc.scoring import row_normalised
 from arc.viz.common import VizError, new_figure, suptitle
 
 PAPER_GROUPS = ("Pulling two ends of something", "Tearing something", "Pouring something", "Twisting something")
@@ -128,12 +129,6 @@ def load_confusion(path: str | Path, num_classes: int | None = None) -> np.ndarr
     return m
 
 
-def row_normalised(confusion: np.ndarray) -> np.ndarray:
-    """Each row divided by its total (the true class's videos); rows without videos stay 0."""
-    totals = confusion.sum(axis=1, keepdims=True).astype(float)
-    return np.divide(confusion, totals, out=np.zeros(confusion.shape, dtype=float), where=totals > 0)
-
-
 def group_matrix(confusion: np.ndarray, members: list[int]) -> np.ndarray:
     """The rows and columns `members` of the row-normalised matrix: `[g, g]`."""
     idx = np.asarray(members)
@@ -184,7 +179,8 @@ def confusion_figure(confusion: np.ndarray, classes: list[str] | None = None, ti
     room = 0.065 * max((len(c) for c in classes), default=0) if named else 0.3
     fig = new_figure(side + room + 1.2, side + room * 0.7)
     ax = fig.subplots()
-    im = ax.imshow(row_normalised(confusion), cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
+    fraction = row_normalised(confusion)
+    im = ax.imshow(fraction, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
     if named:
         ax.set_xticks(range(k), classes, rotation=40, ha="right", fontsize=7)
         ax.set_yticks(range(k), classes, fontsize=7)
@@ -192,7 +188,7 @@ def confusion_figure(confusion: np.ndarray, classes: list[str] | None = None, ti
             for (i, j), v in np.ndenumerate(confusion):
                 if v:
                     ax.text(j, i, f"{int(v)}", ha="center", va="center", fontsize=7,
-                            color="white" if row_normalised(confusion)[i, j] > 0.6 else "black")
+                            color="white" if fraction[i, j] > 0.6 else "black")
     ax.set_xlabel("predicted class" + ("" if named else " (index)"))
     ax.set_ylabel("true class" + ("" if named else " (index)"))
     fig.colorbar(im, ax=ax, label="fraction of the true class's videos" + (" (cells: counts)" if named and k <= 12

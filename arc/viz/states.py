@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from arc.runtime.device import pick_device
 from arc.viz.common import (
     capture_inputs,
     clip_for,
@@ -80,6 +81,7 @@ def plot_states(checkpoint: str | Path, *, video=None, layer: str = DEFAULT_LAYE
                 change: bool = False, device: str = "cpu"):
     """Fig. 6 for a checkpoint: the states of `layer` on `video`, or on validation video `index` (`change`: their
     change from `Z_1`)."""
+    device = pick_device(device)
     model, state = load(checkpoint, device)
     require_arc(model, checkpoint, "states")
     name, _ = find_arc_layer(model, layer, checkpoint)
