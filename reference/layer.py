@@ -261,69 +261,135 @@ def cache_stats(cache: LayerCache) -> CacheStats:
     return CacheStats(macs=macs, kept=kept, params=used)
 
 
+@dataclass
+class Flow:
+    """The gradients that flow back (`d_X = ∂L/∂X`), each added into as it is found: per part `dys[j]` (the
+    output's slice, to which every later part adds its gradient through the running sums), `dE`, and the gradients
+    of the three running sums, which a sum carries unchanged to every earlier step (`n > 1` only)."""
+
+    dys: list[np.ndarray]
+    dE: np.ndarray | None = None
+    d_fused: np.ndarray | None = None  # [N·T, Cin, H', W']
+    d_attend_space: np.ndarray | None = None  # [N·T, Cin, 1, 1]
+    d_attend_time: np.ndarray | None = None  # [N, Cin, H', W']
+
+
 def arc_backward(dy, cache: LayerCache):
-    """ARC layer backward: `dy [N·T, Cout, H', W']` → `(dx, grads)`, `grads` keyed like the params given."""
-    x, n, T, params, sigma = cache.x, cache.n, cache.T, cache.params, cache.sigma
-    B, Cin, H, W = x.shape
+    """ARC layer backward: `dy [N·T, Cout, H', W']` → `(dx, grads)`, `grads` keyed like the params given.
+
+    The parts in reverse, one block per equation (docs/reference.md, "The layer: backward")."""
+    x, n, params = cache.x, cache.n, cache.params
     c = params["weight"].shape[0] // n
     if dy.shape != cache.out_shape or dy.dtype != x.dtype:
         raise ValueError(f"arc_backward: dy must be {x.dtype} {cache.out_shape}, got {dy.dtype} {dy.shape}")
     grads = {name: np.zeros_like(value) for name, value in params.items() if value is not None}
     dx = np.zeros_like(x)
-    dys = [np.array(dy[:, i * c : (i + 1) * c]) for i in range(n)]
-    Ho, Wo = dy.shape[2:]
-    if n > 1:
-        dE = np.zeros_like(x)
-        d_fused = np.zeros((B, Cin, Ho, Wo), dtype=x.dtype)
-        d_attend_space = np.zeros((B, Cin, 1, 1), dtype=x.dtype)
-        d_attend_time = np.zeros((B // T, Cin, Ho, Wo), dtype=x.dtype)
-
+    flow = _start_flow(dy, cache)
     for i in reversed(range(n)):
         step = cache.steps[i]
-        part = slice(i * c, (i + 1) * c)
-        db = None if "bias" not in grads else grads["bias"][part]
-
         # Y_i = f_i(Z_i); Z_1 = X0
         dz = dx if i == 0 else np.zeros_like(x)
-        conv2d_backward(dys[i], step.conv, dz, grads["weight"][part], db)
+        _part_backward(flow.dys[i], step, slice(i * c, (i + 1) * c), dz, grads)
         if i == 0:
             break
 
-        # Eq. 5: Z_i = σ(G + F_i), G = σ(E + A_i); σ'(E + A_i) is recomputed from E and the attention sums
-        d_pre = np.zeros_like(x)
-        relu_backward(dz, step.state, d_pre)
-        up_time, U_time = resize_nearest_forward(step.attend_time_sum, (H, W))
-        A, bcast = broadcast_sum_forward(step.attend_space_sum, up_time, T)
-        _, gate = sigma(cache.E + A)
-        dA = np.zeros_like(x)
-        relu_backward(d_pre, gate, dA)
-        dE += dA
+        # Eq. 5: Z_i = σ(G + F_i), G = σ(E + A_i); A_i is rebuilt from the kept attention sums
+        A, resize_time = _attention(step, cache)
+        d_pre, dA = _state_backward(dz, step, A, cache, flow)
 
-        # Eq. 7: A_i = attend_space ⊕ U(attend_time); both sums gather the terms of every part j < i
-        d_up_time = np.zeros_like(up_time)
-        broadcast_sum_backward(dA, bcast, d_attend_space, d_up_time)
-        resize_nearest_backward(d_up_time, U_time, d_attend_time)
+        # Eq. 7: A_i = attend_space ⊕ U(attend_time)
+        _attention_backward(dA, resize_time, cache.T, flow)
 
         # Eq. 6: F_i = U(fused)
-        resize_nearest_backward(d_pre, step.resize_fused, d_fused)
+        _fusion_backward(d_pre, step, flow)
 
         # the running sums took part j = i-1's terms at this step: hand their gradients to Y_j
-        j = i - 1
-        channel_map_backward(d_fused, step.fuse, dys[j], grads["fuse"][j])
-        ds = np.zeros((B, c, 1, 1), dtype=x.dtype)
-        channel_map_backward(d_attend_space, step.attend_space, ds, grads["attend"][j])
-        if step.resize_part is None:
-            pool_space_backward(ds, step.pool_space, dys[j])
-        else:
-            d_up = np.zeros((B, c, H, W), dtype=x.dtype)
-            pool_space_backward(ds, step.pool_space, d_up)
-            resize_nearest_backward(d_up, step.resize_part, dys[j])
-        dt = np.zeros((B // T, c, Ho, Wo), dtype=x.dtype)
-        channel_map_backward(d_attend_time, step.attend_time, dt, grads["attend"][j])
-        pool_time_backward(dt, step.pool_time, dys[j])
+        _terms_backward(flow, step, i - 1, grads, cache)
 
     if n > 1:
         # E = X0 + We ⋆ X0
-        dx += dE
-        channel_map_backward(dE, cache.embed, dx, grads["embed"])
+        _embed_backward(flow.dE, cache, dx, grads)
     return dx, grads
+
+
+def _start_flow(dy, cache: LayerCache) -> Flow:
+    """The output's slices for the parts, zeros for the rest."""
+    x, n = cache.x, cache.n
+    B, Cin = x.shape[:2]
+    c, Ho, Wo = dy.shape[1] // n, *dy.shape[2:]
+    dys = [np.array(dy[:, i * c : (i + 1) * c]) for i in range(n)]
+    if n == 1:
+        return Flow(dys)
+    return Flow(
+        dys,
+        dE=np.zeros_like(x),
+        d_fused=np.zeros((B, Cin, Ho, Wo), dtype=x.dtype),
+        d_attend_space=np.zeros((B, Cin, 1, 1), dtype=x.dtype),
+        d_attend_time=np.zeros((B // cache.T, Cin, Ho, Wo), dtype=x.dtype),
+    )
+
+
+def _part_backward(dy, step: StepCache, part: slice, dz, grads) -> None:
+    """`Y_i = conv(Z_i; w_i, b_i)`: adds `∂L/∂Z_i` into `dz`, and into part `i`'s slices of the conv's gradients."""
+    db = None if "bias" not in grads else grads["bias"][part]
+    conv2d_backward(dy, step.conv, dz, grads["weight"][part], db)
+
+
+def _attention(step: StepCache, cache: LayerCache):
+    """`A_i = attend_space ⊕ U(attend_time)` (Eq. 7) from the running sums kept at step `i`; and its `U`'s cache."""
+    up_time, resize_time = resize_nearest_forward(step.attend_time_sum, cache.x.shape[2:])
+    A, _ = broadcast_sum_forward(step.attend_space_sum, up_time, cache.T)
+    return A, resize_time
+
+
+def _state_backward(dz, step: StepCache, A, cache: LayerCache, flow: Flow):
+    """Eq. 5, `Z_i = σ(G + F_i)`, `G = σ(E + A_i)`: returns `d_pre = dZ_i · σ'(G + F_i)` (read from `Z_i`), which
+    is `∂L/∂F_i`, and `dA = d_pre · σ'(E + A_i)`, which is `∂L/∂A_i`, and adds `dA` into `dE`. `σ'(E + A_i)` is
+    recomputed from the kept `E` and `A_i` (the two small attention sums are cheaper to keep than `G`)."""
+    d_pre = np.zeros_like(cache.x)
+    relu_backward(dz, step.state, d_pre)
+    _, gate = cache.sigma(cache.E + A)
+    dA = np.zeros_like(cache.x)
+    relu_backward(d_pre, gate, dA)
+    flow.dE += dA
+    return d_pre, dA
+
+
+def _attention_backward(dA, resize_time: ResizeCache | None, T: int, flow: Flow) -> None:
+    """Eq. 7, `A_i = attend_space ⊕ U(attend_time)`: the broadcast sum's backward then `Uᵀ` add into the gradients
+    of both running sums."""
+    d_up_time = np.zeros((dA.shape[0] // T, *dA.shape[1:]), dtype=dA.dtype)
+    broadcast_sum_backward(dA, T, flow.d_attend_space, d_up_time)
+    resize_nearest_backward(d_up_time, resize_time, flow.d_attend_time)
+
+
+def _fusion_backward(d_pre, step: StepCache, flow: Flow) -> None:
+    """Eq. 6, `F_i = U(fused)`: `d_fused += Uᵀ(∂L/∂F_i)`."""
+    resize_nearest_backward(d_pre, step.resize_fused, flow.d_fused)
+
+
+def _terms_backward(flow: Flow, step: StepCache, j: int, grads, cache: LayerCache) -> None:
+    """The terms part `j` added to the running sums at step `j + 1`, `Wf_j ⋆ Y_j`, `Wa_j ⋆ PoolS(U(Y_j))`,
+    `Wa_j ⋆ PoolT(Y_j)`: their gradients are the sums' (a running sum is carried unchanged to every later step).
+    Adds into `Wf_j`'s and `Wa_j`'s gradients and, through the pools (and `Uᵀ` where `U(Y_j)` was formed), into
+    `dys[j]`."""
+    B, c = flow.dys[j].shape[:2]
+    H, W = cache.x.shape[2:]
+    channel_map_backward(flow.d_fused, step.fuse, flow.dys[j], grads["fuse"][j])
+    ds = np.zeros((B, c, 1, 1), dtype=cache.x.dtype)
+    channel_map_backward(flow.d_attend_space, step.attend_space, ds, grads["attend"][j])
+    if step.resize_part is None:
+        pool_space_backward(ds, step.pool_space, flow.dys[j])
+    else:
+        d_up = np.zeros((B, c, H, W), dtype=cache.x.dtype)
+        pool_space_backward(ds, step.pool_space, d_up)
+        resize_nearest_backward(d_up, step.resize_part, flow.dys[j])
+    dt = np.zeros_like(step.attend_time.x)
+    channel_map_backward(flow.d_attend_time, step.attend_time, dt, grads["attend"][j])
+    pool_time_backward(dt, step.pool_time, flow.dys[j])
+
+
+def _embed_backward(dE, cache: LayerCache, dx, grads) -> None:
+    """`E = X0 + We ⋆ X0`: `dx += dE + Weᵀ ⋆ dE`, `dWe += Σ dE ⊗ X0`."""
+    dx += dE
+    channel_map_backward(dE, cache.embed, dx, grads["embed"])

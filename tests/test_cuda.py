@@ -1,8 +1,12 @@
 """The CUDA paths, on a GPU only (skipped without one; `scripts/gpu_check.sh` runs them with the GPU benchmarks):
 the lean layer against its autograd definition on the device, in float32 and under bf16/fp16 autocast (the states
-keep the autocast dtype, strided layers included), channels-last, torch.compile, and a short AMP training run."""
+keep the autocast dtype, strided layers included), channels-last, torch.compile, bitwise reproducible gradients
+under deterministic algorithms, and a short AMP training run."""
 
 from __future__ import annotations
+
+import copy
+import os
 
 import pytest
 import torch
@@ -13,15 +17,19 @@ from arc import ARCConv2d, build_model
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
+# cuBLAS is deterministic only with a fixed workspace, read once per process: set before the first product runs
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
-def layer_pair(stride: int = 1, channels_last: bool = False):
+
+def layer_pair(stride: int = 1, channels_last: bool = False, pool: str = "max"):
     """The same ARC layer (conv → BN → ReLU, n = 4, random ARU maps) as `lean` and `autograd`, on the GPU."""
     torch.manual_seed(0)
     conv, bn = nn.Conv2d(64, 64, 3, stride, 1, bias=False), nn.BatchNorm2d(64)
     layers = []
     for impl in ("lean", "autograd"):
         torch.manual_seed(1)
-        layer = ARCConv2d.from_conv(conv, n=4, num_segments=8, norm=bn, act=nn.ReLU(), impl=impl).cuda().train()
+        layer = ARCConv2d.from_conv(conv, n=4, num_segments=8, norm=bn, act=nn.ReLU(), pool=pool,
+                                    impl=impl).cuda().train()
         with torch.no_grad():
             for p in (layer.embed, layer.fuse, layer.attend):
                 p.normal_(0, 0.05)
@@ -78,6 +86,24 @@ def test_torch_compile_runs_the_lean_layer_on_the_gpu_and_matches_eager():
     y_comp, dx_comp, _, _ = step(compiled, x)
     torch.testing.assert_close(y_comp, y_eager, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(dx_comp, dx_eager, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("pool", ["max", "mean"])
+def test_lean_gradients_are_bitwise_reproducible_under_deterministic_algorithms(pool):
+    """Where the GPU could reorder a sum (cuDNN's conv backward, cuBLAS, reductions, `Uᵀ` at sizes that are not
+    integer multiples), two runs under `torch.use_deterministic_algorithms` give the same bits — and none of the
+    backward's ops lacks a deterministic kernel (it would raise)."""
+    lean, _ = layer_pair(stride=2, pool=pool)
+    x = torch.randn(16, 64, 27, 27, device="cuda")  # signed; 27 → 14: U copies rows and columns unevenly
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        runs = [step(copy.deepcopy(lean), x) for _ in range(2)]
+    finally:
+        torch.use_deterministic_algorithms(previous)
+    (y0, dx0, g0, m0), (y1, dx1, g1, m1) = runs
+    assert torch.equal(y0, y1) and torch.equal(dx0, dx1) and torch.equal(m0, m1)
+    assert g0.keys() == g1.keys() and all(torch.equal(g0[k], g1[k]) for k in g0)
 
 
 @pytest.mark.parametrize("amp", ["fp16", "bf16"])

@@ -9,15 +9,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from arc.nn.choices import ARU_ACTS, IMPLS, POOLS, check_choice, check_n
-from arc.nn.lean import Settings, lean_arc
-from arc.nn.ops import channel_map, pool_space, pool_time, resize_nearest, sigma
+from arc.nn.lean import Params, Settings, lean_arc
+from arc.nn.ops import accumulate, channel_map, pool_space, pool_time, resize_nearest, sigma
 
 __all__ = ["ARCConv2d", "channel_map", "pool_space", "pool_time", "resize_nearest"]
-
-
-def _accumulate(total: torch.Tensor | None, term: torch.Tensor) -> torch.Tensor:
-    """A running sum `Σ_{j<i}`, kept in place (autograd needs none of the summed values)."""
-    return term if total is None else total.add_(term)
 
 
 class ARCConv2d(nn.Module):
@@ -202,10 +197,13 @@ class ARCConv2d(nn.Module):
         norm = self.norm
         factor = self._norm_factor() if norm is not None else 0.0
         track = norm is not None and (not norm.training or norm.track_running_stats)
+        params = Params(self.weight, self.bias, self.embed, self.fuse, self.attend)
+        if norm is not None:
+            params = params._replace(norm_weight=norm.weight, norm_bias=norm.bias,
+                                     running_mean=norm.running_mean if track else None,
+                                     running_var=norm.running_var if track else None)
         return lean_arc(
-            x, self.weight, self.bias, self.embed, self.fuse, self.attend,
-            None if norm is None else norm.weight, None if norm is None else norm.bias,
-            norm.running_mean if track else None, norm.running_var if track else None,
+            x, params,
             settings._replace(batch_stats=norm is not None and (norm.training or norm.running_mean is None),
                               momentum=0.0 if factor is None else factor),
         )
@@ -267,12 +265,12 @@ class ARCConv2d(nn.Module):
 
         N, C, H, W = x.shape[0] // T, self.in_channels, *size
         state = (x + channel_map(self.embed, x)).view(N, T, C, H, W)
-        fused = attend_space = attend_time = None
+        fused = attend_space = attend_time = None  # Σ_{j<i}, in place: autograd needs none of the summed values
         for i in range(1, self.n):
             y = ys[-1]
-            fused = _accumulate(fused, channel_map(self.fuse[i - 1], y))
-            attend_space = _accumulate(attend_space, channel_map(self.attend[i - 1], pool_space(y, self.pool, size)))
-            attend_time = _accumulate(attend_time, channel_map(self.attend[i - 1], pool_time(y, self.pool, T)))
+            fused = accumulate(fused, channel_map(self.fuse[i - 1], y))
+            attend_space = accumulate(attend_space, channel_map(self.attend[i - 1], pool_space(y, self.pool, size)))
+            attend_time = accumulate(attend_time, channel_map(self.attend[i - 1], pool_time(y, self.pool, T)))
             attend_time_full = resize_nearest(attend_time, size)[:, None]  # [N, 1, C, H, W]: every frame
             attend_space_full = attend_space.view(N, T, C, 1, 1)  # every position
             inner = self._sigma((state + attend_time_full).add_(attend_space_full), inplace=True)

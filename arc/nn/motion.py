@@ -9,11 +9,11 @@ most four times the window's `225·HW`.
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from arc.nn.ops import autocast_off
 
 RADIUS = 7          # displacements -7..7: a 15×15 window
 SIGMA = 5.0         # the Gaussian around the arg-max (kernel soft-argmax)
@@ -130,9 +130,7 @@ class MotionSqueeze(nn.Module):
         f = self.reduce(x)
         NT, c, H, W = f.shape
         clips = f.view(NT // T, T, c, H, W)
-        exact = torch.autocast(x.device.type, enabled=False) if x.device.type in ("cuda", "cpu") \
-            else contextlib.nullcontext()
-        with exact:
+        with autocast_off(x.device.type):
             f1 = l2_normalise(clips[:, :-1].reshape(-1, c, H, W).float())
             f2 = l2_normalise(clips[:, 1:].reshape(-1, c, H, W).float())
             corr = F.relu(correlation(f1, f2, RADIUS, self.method))

@@ -9,11 +9,27 @@ Every op keeps its input's dtype and memory format, and the index rule of `U` is
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 LEAKY_SLOPE = 0.01  # σ = LeakyReLU(0.01) for aru_act="leaky_relu"
+
+
+def autocast_off(device_type: str) -> contextlib.AbstractContextManager:
+    """Autocast turned off on `device_type` inside the block (nothing to turn off where autocast does not exist):
+    for what must run in its input's dtype — `U`, MotionSqueeze's correlation, the lean backward of a forward that
+    ran without autocast."""
+    if torch.amp.is_autocast_available(device_type):
+        return torch.autocast(device_type, enabled=False)
+    return contextlib.nullcontext()
+
+
+def accumulate(total: torch.Tensor | None, term: torch.Tensor) -> torch.Tensor:
+    """A running sum: `term` the first time (None so far), then added into `total` in place."""
+    return term if total is None else total.add_(term)
 
 
 # -- 1×1 channel map -------------------------------------------------------------------------------------
@@ -95,11 +111,8 @@ def resize_nearest(y: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     would turn a strided layer's states float32; `U` keeps the input's dtype."""
     if tuple(y.shape[-2:]) == tuple(size):
         return y
-    device_type = y.device.type
-    if torch.amp.is_autocast_available(device_type):
-        with torch.autocast(device_type, enabled=False):
-            return F.interpolate(y, size=size, mode="nearest")
-    return F.interpolate(y, size=size, mode="nearest")
+    with autocast_off(y.device.type):
+        return F.interpolate(y, size=size, mode="nearest")
 
 
 def resize_nearest_backward(dout: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
