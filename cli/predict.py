@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from arc.runtime import AMP_MODES
-from cli.errors import OneLineError, library_errors
+from cli.errors import OneLineError, library_errors, one_line
 
 
 @click.command("predict")
@@ -40,8 +40,8 @@ def predict(videos, checkpoint, top, frames, clips, crops, device, threads, amp,
     def on_error(path, error):
         failed.append(path)
         if as_json:
-            click.echo(json.dumps({"video": str(path), "error": str(error)}))
-        click.echo(f"error: {error}", err=True)
+            click.echo(json.dumps({"video": str(path), "error": one_line(error)}))
+        click.echo(f"error: {one_line(error)}", err=True)
 
     with library_errors(), cpu_threads(threads):
         try:
