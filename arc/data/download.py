@@ -37,7 +37,7 @@ from arc.data.progress import Transfers
 from arc.data.sources import INDEX_MAX_BYTES, SOURCES, urls
 from arc.data.unpack import Caps, CorruptArchive, UnsafeArchive, unpack
 from arc.data.video import VIDEO_SUFFIXES
-from arc.files import write_text
+from arc.files import write_bytes, write_text
 
 CACHE = ".downloads"
 K400_SPLITS = ("train", "val", "test")
@@ -388,7 +388,7 @@ def prepare_ssv1(sources, root=None, *, transfers: Transfers | None = None, caps
         os.replace(found, frames)
         shutil.rmtree(staging, ignore_errors=True)
     for csv in csvs:
-        shutil.copyfile(csv, root / csv.name)
+        write_bytes(root / csv.name, csv.read_bytes())
     return done
 
 
