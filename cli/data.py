@@ -206,10 +206,10 @@ class _Signal(BaseException):
 
 
 @contextmanager
-def _stop_on_signals(root, hint: str | None = None):
+def _stop_on_signals(kept: str, hint: str | None = None):
     """Ctrl-C and SIGTERM stop a download or an unpacking within seconds (the library stops its transfers at the next
-    block); the partial files stay for the next run, which resumes. Exit code 128 + the signal: 130, 143. Other
-    errors of the block are one `Error:` line."""
+    block); what was downloaded stays for the next run, which resumes (`kept` says where). Exit code 128 + the
+    signal: 130, 143. Other errors of the block are one `Error:` line."""
     def raise_signal(signum, frame):
         raise _Signal(signum)
 
@@ -219,8 +219,8 @@ def _stop_on_signals(root, hint: str | None = None):
             yield
     except (_Signal, KeyboardInterrupt) as e:
         signum = getattr(e, "signum", signal.SIGINT)
-        click.echo(f"Stopped by {signal.Signals(signum).name}: what was downloaded is kept in {root} — run the same "
-                   f"command again to resume", err=True)
+        click.echo(f"Stopped by {signal.Signals(signum).name}: {kept} — run the same command again to resume",
+                   err=True)
         sys.exit(128 + signum)
     except OSError as e:      # arc.files.WriteError (the manifest), a move into the layout
         raise OneLineError(one_line(f"{str(e.filename) + ': ' if e.filename else ''}{e.strerror or e}")) from None
@@ -304,7 +304,7 @@ def download(dataset, versions, splits, parallel, mirror, url_overrides, pins, m
         options["versions"] = tuple(int(v) for v in versions) or (1, 2)
     else:
         options.update(splits=splits or dl.K400_SPLITS, parallel=parallel)
-    with _stop_on_signals(root), Transfers() as transfers:
+    with _stop_on_signals(f"what was downloaded is kept in {root}"), Transfers() as transfers:
         transfers.note(f"{dataset} into {root}")
         done = dl.DOWNLOADERS[dataset](root, transfers=transfers, **options)
     _finish(done, no_check)
@@ -331,7 +331,7 @@ def prepare(dataset, more, sources, data_root, max_files, max_unpacked_gb, no_ch
     from arc.data.progress import Transfers
 
     root = _dataset_folder(dataset, data_root)
-    with _stop_on_signals(root, "--from"), Transfers() as transfers:
+    with _stop_on_signals("the archive parts were left as they are", "--from"), Transfers() as transfers:
         done = dl.prepare_ssv1([*sources, *more], root, transfers=transfers, caps=_caps(max_files, max_unpacked_gb))
     _finish(done, no_check)
 

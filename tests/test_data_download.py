@@ -64,6 +64,7 @@ class Server:
                 if data is None:
                     self.send_error(404)
                     return
+                cut = server.drop.pop(self.path, None)      # before answering: the client may be gone after
                 etag = None if self.path in server.unvalidated else '"' + hashlib.sha1(data).hexdigest()[:16] + '"'
                 sized = self.path not in server.unsized
                 start, rng = 0, self.headers.get("Range")
@@ -84,7 +85,6 @@ class Server:
                     self.send_header("ETag", etag)
                 self.end_headers()
                 body = data[start:]
-                cut = server.drop.pop(self.path, None)
                 if cut is not None:
                     self.wfile.write(body[:cut])
                     self.wfile.flush()
@@ -207,7 +207,8 @@ def test_a_part_of_a_file_that_changed_on_the_server_is_fetched_anew_not_spliced
     assert dest.read_bytes() == b"B" * 1200
 
 
-def test_a_corrupted_archive_is_refused_with_one_error_line_and_deleted(server, diving48, tmp_path):
+def test_a_corrupted_archive_is_refused_with_one_error_line_and_deleted_and_not_recorded(server, diving48,
+                                                                                          tmp_path):
     data = bytearray(diving48["Diving48_rgb.tar.gz"])
     for k in range(len(data) // 2, len(data) // 2 + 64):
         data[k] ^= 0x5A                                           # same size, damaged bytes
@@ -220,6 +221,11 @@ def test_a_corrupted_archive_is_refused_with_one_error_line_and_deleted(server, 
     assert "Traceback" not in r.output
     assert not (root / "rgb").exists() and not list(root.glob(".unpacking*"))
     assert not (root / ".downloads" / "Diving48_rgb.tar.gz").exists()
+    serve_diving48(server, diving48)                  # the damaged archive's digest was not recorded: a good one
+    r = CliRunner().invoke(cli, ["data", "download", "diving48", "--mirror", mirror, "--data-root", str(root),
+                                 "--no-check"])       # is not refused as a substitute
+    assert r.exit_code == 0, r.output
+    assert (root / "rgb").is_dir()
 
 
 def test_a_web_page_served_in_place_of_the_archive_is_refused_before_unpacking(tmp_path):

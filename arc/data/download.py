@@ -57,7 +57,8 @@ class Downloaded:
 @dataclass
 class _Job:
     """What every file of one download shares: the dataset, its progress and stop flag, the digests it knows
-    (pinned by `--sha256`, in the source table, recorded in the manifest) and the caps on its archives."""
+    (pinned by `--sha256`, in the source table, recorded in the manifest) and the caps on its archives. `pending`:
+    the digests of files just downloaded, recorded once the file proved to be what it should (`accept`)."""
 
     dataset: str
     cache: Path
@@ -65,8 +66,10 @@ class _Job:
     manifest: Manifest
     pins: dict[str, str]
     caps: Caps | None = None          # overrides of the derived caps (a field None: derived)
+    pending: dict[str, tuple] = field(default_factory=dict)
 
-    def expected(self, key: str, name: str) -> Digest | None:
+    def expected(self, key: str | None, name: str) -> Digest | None:
+        """The digest pinned for the file `name` (under `.downloads/`) or its `key`, else the one recorded."""
         table = SOURCES[self.dataset].sha256
         for where, source in ((self.pins, "--sha256"), (table, "the source table")):
             for k in (name, key):
@@ -74,12 +77,14 @@ class _Job:
                     return Digest(where[k], f"{source} ({k})")
         return self.manifest.get(f"{self.dataset}/{name}")
 
-    def get(self, url: str, dest: Path, key: str, *, room: float = 0.0, max_bytes: int | None = None) -> Path:
+    def get(self, url: str, dest: Path, key: str, *, room: float = 0.0, max_bytes: int | None = None,
+            by_key: bool = True) -> Path:
         """`fetch` with the digest policy: a copy already in `.downloads/` is used only when it matches a pinned
         digest, or the digest the manifest recorded from this same URL; every new download is checked against the
-        known digest and, where none is known, recorded."""
+        known digest and, where none is known, remembered for `accept`. `key` names the file in hints and, unless
+        `by_key` is False (a Kinetics archive, hinted by its list's key), in pins."""
         name = dest.relative_to(self.cache).as_posix()
-        expect = self.expected(key, name)
+        expect = self.expected(key if by_key else None, name)
         if dest.is_file():
             if expect is not None and (expect.pinned or expect.url == url) and \
                     sha256_file(dest) == expect.sha256:
@@ -87,12 +92,19 @@ class _Job:
             self.transfers.note(f"{name}: the copy in {self.cache} is not known to be {url}'s; fetching it again")
             dest.unlink()
 
-        def record(sha256: str, size: int) -> None:
+        def remember(sha256: str, size: int) -> None:
             if expect is None or expect.pinned:
-                self.manifest.record(f"{self.dataset}/{name}", url, size, sha256)
+                self.pending[name] = (url, size, sha256)
 
         return fetch(url, dest, transfers=self.transfers, room=room, hint=_hint(key), expect=expect,
-                     max_bytes=max_bytes, on_complete=record)
+                     max_bytes=max_bytes, on_complete=remember)
+
+    def accept(self, dest: Path) -> None:
+        """Record the digest of `dest`, downloaded by `get`, now that it parsed or unpacked: a damaged or hostile
+        file deleted on the way is never taken for the file to check later downloads against."""
+        name = dest.relative_to(self.cache).as_posix()
+        if name in self.pending:
+            self.manifest.record(f"{self.dataset}/{name}", *self.pending.pop(name))
 
     def caps_for(self, archive: Path) -> Caps:
         source = SOURCES[self.dataset]
@@ -138,6 +150,7 @@ def _fetch_checked(job: _Job, url: str, dest: Path, key: str, kind: str) -> Path
         path.unlink()
         raise DownloadError(f"{url}: not the expected {kind.upper()} file (it begins {text[:40]!r}); deleted it; "
                             f"{_hint(key)}")
+    job.accept(path)
     return path
 
 
@@ -146,7 +159,9 @@ def _unpack_fetched(job: _Job, archive: Path, staging: Path, key: str) -> Path:
     and reported in one line."""
     shutil.rmtree(staging, ignore_errors=True)          # left by an interrupted run
     try:
-        return unpack([archive], staging, transfers=job.transfers, caps=job.caps_for(archive))
+        unpack([archive], staging, transfers=job.transfers, caps=job.caps_for(archive))
+        job.accept(archive)
+        return staging
     except CorruptArchive as e:
         archive.unlink(missing_ok=True)
         raise DownloadError(f"{e}; deleted {archive} — run the command again to download it anew, or "
@@ -313,7 +328,7 @@ def _k400_part(job: _Job, url: str, root: Path, split: str, keep_archives: bool,
     mark = job.cache / split / (name + ".done")
     if mark.exists():
         return
-    archive = job.get(url, job.cache / split / name, key, room=1.0)
+    archive = job.get(url, job.cache / split / name, key, room=1.0, by_key=key == "replacement")
     staging = _unpack_fetched(job, archive, root / f".unpacking-{split}-{name}", key)
     (root / split).mkdir(exist_ok=True)
     for video in _video_files(staging):
