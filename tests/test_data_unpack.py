@@ -68,6 +68,18 @@ def test_every_member_that_is_not_a_plain_file_or_folder_inside_the_target_is_re
     assert not (tmp_path / "stage").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["a.tar.gz"]
 
 
+def test_a_pax_sparse_file_is_refused_not_unpacked_as_its_map(tmp_path):
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("rgb/a.mp4")
+        info.size, info.pax_headers = 4, {"GNU.sparse.major": "1", "GNU.sparse.minor": "0",
+                                          "GNU.sparse.name": "rgb/a.mp4", "GNU.sparse.realsize": "10000000"}
+        tar.addfile(info, io.BytesIO(b"0\n\n\n"))
+    archive = write(tmp_path, gzip.compress(raw.getvalue()))
+    with pytest.raises(UnsafeArchive, match=r"unsafe member rgb/a\.mp4: a sparse file"):
+        unpack([archive], tmp_path / "stage")
+
+
 def test_a_decompression_bomb_stops_at_the_cap_before_its_bytes_are_written(tmp_path):
     zeros = 100 * 2**20                                    # 100 MiB of zeros: a 100 kB archive
     raw = io.BytesIO()

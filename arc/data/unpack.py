@@ -246,6 +246,8 @@ class _TarReader:
                 padded = size + (-size % BLOCK)
             if kind in (b"\0", b"7"):
                 kind = b"5" if kind == b"\0" and name.endswith("/") else b"0"
+            if any(k.startswith("GNU.sparse.") for k in pax):
+                kind = b"S"                              # a pax sparse file: its data is a map, not the file
             self.left = padded
             return _Member(name, kind, size, link)
 
