@@ -140,18 +140,21 @@ def stand_in_model(monkeypatch):
 def test_predict_reports_each_unreadable_file_in_one_line_and_goes_on(tmp_path, stand_in_model):
     good = write_frames(tmp_path / "good", 6)
     bomb = folder_with(tmp_path, "bomb", bytes_of(jpeg_bomb()))
-    os.mkfifo(tmp_path / "pipe.mp4")
-    r = CliRunner().invoke(cli, ["predict", str(bomb), str(tmp_path / "pipe.mp4"), str(good), "--checkpoint",
-                                 str(tmp_path / "best.pt"), "--json"])
+    fifo_frame = folder_with(tmp_path, "fifo", os.mkfifo)          # issue 18 row 14: predict hung on this
+    fifo_video = tmp_path / "pipe.mp4"
+    os.mkfifo(fifo_video)
+    videos = [bomb, fifo_frame, fifo_video, good]
+    r = CliRunner().invoke(cli, ["predict", *map(str, videos), "--checkpoint", str(tmp_path / "best.pt"), "--json"])
     assert r.exit_code == 1, r.output
     assert "Traceback" not in r.output
     errors = r.stderr.splitlines()
     assert errors[0].startswith(f"error: {bomb}: corrupt frame image 00002.jpg: Image size (1600000000 pixels)")
-    assert errors[1] == f"error: {tmp_path / 'pipe.mp4'}: video file is not a regular file (a FIFO)"
-    assert errors[2:] == ["2 of 3 videos could not be read"]
+    assert errors[1] == f"error: {fifo_frame}: frame image 00002.jpg is not a regular file (a FIFO)"
+    assert errors[2] == f"error: {fifo_video}: video file is not a regular file (a FIFO)"
+    assert errors[3:] == ["3 of 4 videos could not be read"]
     lines = [json.loads(line) for line in r.stdout.splitlines()]
-    assert [line["video"] for line in lines] == [str(bomb), str(tmp_path / "pipe.mp4"), str(good)]
-    assert "error" in lines[0] and "error" in lines[1] and len(lines[2]["classes"]) == 5
+    assert [line["video"] for line in lines] == list(map(str, videos))
+    assert all("error" in line for line in lines[:3]) and len(lines[3]["classes"]) == 5
 
 
 def test_evaluation_leaves_a_bomb_out_and_lists_it(tmp_path, stand_in_model):
