@@ -4,15 +4,17 @@ synthetic dataset, check that a data root reads as a dataset."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
+from contextlib import contextmanager
 
 import click
 
 from arc.data.home import check_writable, describe_home, home_folder, resolve_data_root
 from arc.data.registry import DATASETS, SPLITS
 from arc.data.sources import SOURCES
-from cli.errors import OneLineError, library_errors
+from cli.errors import OneLineError, library_errors, one_line
 from cli.table import print_table
 
 
@@ -196,6 +198,62 @@ def _files_epilog() -> str:
     return "\n".join(lines)
 
 
+class _Signal(BaseException):
+    """SIGTERM (or SIGINT) raised in the main thread, as Ctrl-C raises KeyboardInterrupt."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def _stop_on_signals(kept: str, hint: str | None = None):
+    """Ctrl-C and SIGTERM stop a download or an unpacking within seconds (the library stops its transfers at the next
+    block); what was downloaded stays for the next run, which resumes (`kept` says where). Exit code 128 + the
+    signal: 130, 143. Other errors of the block are one `Error:` line."""
+    def raise_signal(signum, frame):
+        raise _Signal(signum)
+
+    previous = {s: signal.signal(s, raise_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with library_errors(hint):
+            yield
+    except (_Signal, KeyboardInterrupt) as e:
+        signum = getattr(e, "signum", signal.SIGINT)
+        click.echo(f"Stopped by {signal.Signals(signum).name}: {kept} — run the same command again to resume",
+                   err=True)
+        sys.exit(128 + signum)
+    except OSError as e:      # arc.files.WriteError (the manifest), a move into the layout
+        raise OneLineError(one_line(f"{str(e.filename) + ': ' if e.filename else ''}{e.strerror or e}")) from None
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _caps(max_files, max_unpacked_gb):
+    from arc.data.unpack import Caps
+
+    if max_files is None and max_unpacked_gb is None:
+        return None
+    return Caps(max_files, None if max_unpacked_gb is None else int(max_unpacked_gb * 1e9))
+
+
+_CAP_OPTIONS = (
+    click.option("--max-files", type=click.IntRange(min=1), default=None,
+                 help="The most members an archive may unpack to [default: twice the dataset's videos + 10,000, or "
+                      "one per 256 archive bytes where their number is unknown]."),
+    click.option("--max-unpacked-gb", type=click.FloatRange(min=0, min_open=True), default=None,
+                 help="The most GB an archive may unpack to [default: 3 × the archive + 64 MiB, and at most 3 × "
+                      "the dataset's download]."),
+)
+
+
+def _with_caps(f):
+    for option in reversed(_CAP_OPTIONS):
+        f = option(f)
+    return f
+
+
 @data.command("download", epilog=_files_epilog())
 @click.argument("dataset", type=click.Choice(list(SOURCES)))
 @click.option("--version", "versions", type=click.Choice(["1", "2"]), multiple=True,
@@ -208,11 +266,16 @@ def _files_epilog() -> str:
               help="Fetch every file from BASE instead of the dataset's site (same folders below it).")
 @click.option("--url", "url_overrides", multiple=True, metavar="KEY=URL",
               help="Fetch one file from URL (repeatable); the keys are listed below.")
+@click.option("--sha256", "pins", multiple=True, metavar="KEY=HEX",
+              help="The SHA-256 a file must have (repeatable): KEY as for --url, or for k400 archives "
+                   "SPLIT/NAME (train/part_0.tar.gz). Overrides the digest the manifest recorded.")
+@_with_caps
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
               help="The dataset folder to fill (default: its folder in the data home, see `arc data home`).")
 @click.option("--keep-archives", is_flag=True, help="Keep the archives once unpacked (default: delete them).")
 @click.option("--no-check", is_flag=True, help="Skip `arc data check` at the end.")
-def download(dataset, versions, splits, parallel, mirror, url_overrides, data_root, keep_archives, no_check):
+def download(dataset, versions, splits, parallel, mirror, url_overrides, pins, max_files, max_unpacked_gb,
+             data_root, keep_archives, no_check):
     """Download DATASET into the data home in its official layout, resumably, then check it.
 
     \b
@@ -220,9 +283,12 @@ def download(dataset, versions, splits, parallel, mirror, url_overrides, data_ro
     k400      the CVDF mirror of Kinetics-400: tarballs per split and CSVs (about 436 GB)
     ssv1      not freely downloadable any more: prints where to request it (see `arc data prepare`)
 
-    An interrupted download resumes when the command is run again.
+    Every file is checked against its SHA-256: pinned with --sha256, or recorded by its first download in the data
+    home's manifest.json. Archives are unpacked member by member: regular files and folders inside the dataset
+    folder only. Ctrl-C or SIGTERM stop within seconds (exit 130 / 143); the command run again resumes.
     """
     from arc.data import download as dl
+    from arc.data.integrity import parse_pins
     from arc.data.progress import Transfers
     from arc.data.sources import parse_overrides
 
@@ -232,15 +298,16 @@ def download(dataset, versions, splits, parallel, mirror, url_overrides, data_ro
         return
     with library_errors():
         overrides = parse_overrides(url_overrides)
+        options = dict(mirror=mirror, overrides=overrides, keep_archives=keep_archives, pins=parse_pins(pins),
+                       caps=_caps(max_files, max_unpacked_gb))
         root = _dataset_folder(dataset, data_root)
-        options = dict(mirror=mirror, overrides=overrides, keep_archives=keep_archives)
-        if dataset == "diving48":
-            options["versions"] = tuple(int(v) for v in versions) or (1, 2)
-        else:
-            options.update(splits=splits or SPLITS, parallel=parallel)
-        with Transfers() as transfers:
-            transfers.note(f"{dataset} into {root}")
-            done = dl.DOWNLOADERS[dataset](root, transfers=transfers, **options)
+    if dataset == "diving48":
+        options["versions"] = tuple(int(v) for v in versions) or (1, 2)
+    else:
+        options.update(splits=splits or SPLITS, parallel=parallel)
+    with _stop_on_signals(f"what was downloaded is kept in {root}"), Transfers() as transfers:
+        transfers.note(f"{dataset} into {root}")
+        done = dl.DOWNLOADERS[dataset](root, transfers=transfers, **options)
     _finish(done, no_check)
 
 
@@ -252,17 +319,21 @@ def download(dataset, versions, splits, parallel, mirror, url_overrides, data_ro
                    "or the folder that holds them.")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
               help="The dataset folder to fill (default: its folder in the data home, see `arc data home`).")
+@_with_caps
 @click.option("--no-check", is_flag=True, help="Skip `arc data check` at the end.")
-def prepare(dataset, more, sources, data_root, no_check):
+def prepare(dataset, more, sources, data_root, max_files, max_unpacked_gb, no_check):
     """Unpack a dataset you downloaded yourself into its layout (ssv1: the split archive and the CSV files).
 
-    `--from ~/Downloads/20bn-something-something-v1-*` takes every file the shell expands to.
+    `--from ~/Downloads/20bn-something-something-v1-*` takes every file the shell expands to. The archive is
+    unpacked member by member (regular files and folders inside the dataset folder only), after a check that the
+    disk has room for it.
     """
     from arc.data import download as dl
     from arc.data.progress import Transfers
 
-    with library_errors("--from"), Transfers() as transfers:
-        done = dl.prepare_ssv1([*sources, *more], _dataset_folder(dataset, data_root), transfers=transfers)
+    root = _dataset_folder(dataset, data_root)
+    with _stop_on_signals("the archive parts were left as they are", "--from"), Transfers() as transfers:
+        done = dl.prepare_ssv1([*sources, *more], root, transfers=transfers, caps=_caps(max_files, max_unpacked_gb))
     _finish(done, no_check)
 
 

@@ -6,7 +6,7 @@ import click
 
 from arc.data.sampling import TEST_CROPS
 from arc.runtime import AMP_MODES
-from cli.errors import OneLineError, library_errors
+from cli.errors import OneLineError, library_errors, one_line
 from cli.options import device_option
 
 
@@ -42,8 +42,8 @@ def predict(videos, checkpoint, top, frames, clips, crops, device, threads, amp,
     def on_error(path, error):
         failed.append(path)
         if as_json:
-            click.echo(json.dumps({"video": str(path), "error": str(error)}))
-        click.echo(f"error: {error}", err=True)
+            click.echo(json.dumps({"video": str(path), "error": one_line(error)}))
+        click.echo(f"error: {one_line(error)}", err=True)
 
     with library_errors(), cpu_threads(threads):
         try:

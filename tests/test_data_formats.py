@@ -218,3 +218,71 @@ def test_seeded_augmentation_is_a_function_of_seed_epoch_and_index(tmp_path):
     for epoch in range(6):
         draws.add(a[(2, epoch)][0].numpy().tobytes())
     assert len(draws) > 3
+
+
+# --- malformed index files: one error naming the file and the line ----------------------------------------------
+
+def k400_val_csv(root, row: str):
+    make_k400(root)
+    (root / "validate.csv").write_text(",".join(K400_HEADER) + "\nzumba,DDDDDDDDDD4,30,40,val,0\n" + row + "\n")
+    return "k400", root / "validate.csv", 3
+
+
+def diving48_test_json(root, text: str, line: int | None):
+    make_diving48(root)
+    (root / "Diving48_V2_test.json").write_text(text)
+    return "diving48", root / "Diving48_V2_test.json", line
+
+
+def list_file(root, text: str, classes: str | None = None):
+    write_frames(root / "a", 4, size=(16, 16))
+    (root / "val.txt").write_text("a 4 0\n" + text + "\n")
+    if classes is not None:
+        (root / "classes.txt").write_text(classes)
+    return "list", root / "val.txt", 2
+
+
+MALFORMED = {
+    "k400-inf": (lambda r: k400_val_csv(r, "zumba,EEEEEEEEEE5,inf,40,val,0"), "time_start/time_end must be numbers"),
+    "k400-nan": (lambda r: k400_val_csv(r, "zumba,EEEEEEEEEE5,1,nan,val,0"), "time_start/time_end must be numbers"),
+    "k400-negative": (lambda r: k400_val_csv(r, "zumba,EEEEEEEEEE5,-5,4,val,0"), "numbers of seconds >= 0"),
+    "k400-huge-field": (lambda r: k400_val_csv(r, "zumba,E" + "x" * 200_000 + ",1,2,val,0"),
+                        "not a readable CSV row (field larger than field limit (131072))"),
+    "k400-nul": (lambda r: k400_val_csv(r, "zumba,EEE\0EEEE,1,2,val,0"), "is not a plain file name"),
+    "k400-path": (lambda r: k400_val_csv(r, "zumba,../../etc/x,1,2,val,0"), "is not a plain file name"),
+    "diving48-nested": (lambda r: diving48_test_json(r, '[\n{"vid_name": "a", "label": 1},\n' + "[" * 100_000, 3),
+                        "lists and objects nested more than 32 deep"),
+    "diving48-huge-int": (lambda r: diving48_test_json(r, '[\n{"vid_name": "a",\n "label": ' + "9" * 5000 + "}]", 3),
+                          "invalid JSON: Exceeds the limit (4300 digits)"),
+    "diving48-path": (lambda r: diving48_test_json(r, '[{"vid_name": "../../x", "label": 1}]', None),
+                      "entry 0: vid_name '../../x' is not a plain file name"),
+    "list-double-minus": (lambda r: list_file(r, "a 4 --1"), "integers of ASCII digits after the path"),
+    "list-superscript": (lambda r: list_file(r, "a 4 ²"), "integers of ASCII digits after the path"),
+    "list-label-1e10": (lambda r: list_file(r, f"a 4 {10**10}"),
+                        "label 10000000000 would make 10,000,000,001 classes, more than 100,000 without their names"),
+    "list-beyond-classes": (lambda r: list_file(r, "a 4 2", classes="x\ny\n"), "label 2 has no name in"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_every_malformed_line_field_or_number_is_one_error_naming_file_and_line(tmp_path, case):
+    make, expected = MALFORMED[case]
+    dataset, path, line = make(tmp_path)
+    with pytest.raises(DataFormatError) as e:
+        build_dataset(dataset, tmp_path, "val")
+    message = str(e.value)
+    where = f"{path}, line {line}: " if line is not None else f"{path}: "       # a JSON entry names itself
+    assert message.startswith(where) and expected in message, message
+    assert "\n" not in message and len(message) < 400
+
+
+def test_data_check_reports_a_malformed_index_in_one_line_without_a_traceback(tmp_path):
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    k400_val_csv(tmp_path, "zumba,EEEEEEEEEE5,inf,40,val,0")
+    r = CliRunner().invoke(cli, ["data", "check", "--dataset", "k400", "--data-root", str(tmp_path), "--quick"])
+    assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+    assert f"val: {tmp_path / 'validate.csv'}, line 3: time_start/time_end must be numbers of seconds >= 0, got " \
+           f"'inf', '40'" in r.output.splitlines()

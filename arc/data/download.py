@@ -9,6 +9,8 @@ data"): `arc data download` and `arc data prepare`.
 Downloads and half-unpacked archives stay in `<folder>/.downloads` and `<folder>/.unpacking-*` until done, so an
 interrupted command resumes where it stopped; archives are deleted once unpacked unless `keep_archives`.
 The videos go into place only when their archive has been unpacked whole; annotation files are put in place last.
+Every file is checked against its SHA-256 where one is known, and the first download of each records one
+(`arc.data.integrity`); archives are unpacked member by member with the checks and caps of `arc.data.unpack`.
 """
 
 from __future__ import annotations
@@ -17,24 +19,30 @@ import contextlib
 import json
 import os
 import posixpath
+import queue
 import re
 import shutil
+import stat
 import threading
+import time
 import urllib.parse
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from arc.data import formats
-from arc.data.fetch import DownloadError, fetch
+from arc.data.fetch import DownloadError, check_room, fetch
 from arc.data.home import check_writable, home_folder
+from arc.data.integrity import Digest, Manifest, sha256_file
 from arc.data.progress import Transfers
 from arc.data.registry import SPLITS
-from arc.data.sources import SOURCES, urls
-from arc.data.unpack import CorruptArchive, unpack
+from arc.data.sources import INDEX_MAX_BYTES, SOURCES, urls
+from arc.data.unpack import Caps, CorruptArchive, UnsafeArchive, unpack
 from arc.data.video import VIDEO_SUFFIXES
+from arc.files import write_bytes, write_text
 
 CACHE = ".downloads"
+STOP_GRACE = 3.0          # seconds the transfers of other threads get to end after Ctrl-C / SIGTERM
+_ARCHIVE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\.(tar\.gz|tgz)")
 
 
 @dataclass
@@ -46,6 +54,77 @@ class Downloaded:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass
+class _Job:
+    """What every file of one download shares: the dataset, its progress and stop flag, the digests it knows
+    (pinned by `--sha256`, in the source table, recorded in the manifest) and the caps on its archives. `pending`:
+    the digests of files just downloaded, recorded once the file proved to be what it should (`accept`)."""
+
+    dataset: str
+    cache: Path
+    transfers: Transfers
+    manifest: Manifest
+    pins: dict[str, str]
+    caps: Caps | None = None          # overrides of the derived caps (a field None: derived)
+    pending: dict[str, tuple] = field(default_factory=dict)
+
+    def expected(self, key: str | None, name: str) -> Digest | None:
+        """The digest pinned for the file `name` (under `.downloads/`) or its `key`, else the one recorded."""
+        table = SOURCES[self.dataset].sha256
+        for where, source in ((self.pins, "--sha256"), (table, "the source table")):
+            for k in (name, key):
+                if k in where:
+                    return Digest(where[k], f"{source} ({k})")
+        return self.manifest.get(f"{self.dataset}/{name}")
+
+    def get(self, url: str, dest: Path, key: str, *, room: float = 0.0, max_bytes: int | None = None,
+            by_key: bool = True) -> Path:
+        """`fetch` with the digest policy: a copy already in `.downloads/` is used only when it matches a pinned
+        digest, or the digest the manifest recorded from this same URL; every new download is checked against the
+        known digest and, where none is known, remembered for `accept`. `key` names the file in hints and, unless
+        `by_key` is False (a Kinetics archive, hinted by its list's key), in pins."""
+        name = dest.relative_to(self.cache).as_posix()
+        expect = self.expected(key if by_key else None, name)
+        if dest.is_file():
+            if expect is not None and (expect.pinned or expect.url == url) and \
+                    sha256_file(dest) == expect.sha256:
+                return dest
+            self.transfers.note(f"{name}: the copy in {self.cache} is not known to be {url}'s; fetching it again")
+            dest.unlink()
+
+        def remember(sha256: str, size: int) -> None:
+            if expect is None or expect.pinned:
+                self.pending[name] = (url, size, sha256)
+
+        return fetch(url, dest, transfers=self.transfers, room=room, hint=_hint(key), expect=expect,
+                     max_bytes=max_bytes, on_complete=remember)
+
+    def accept(self, dest: Path) -> None:
+        """Record the digest of `dest`, downloaded by `get`, now that it parsed or unpacked: a damaged or hostile
+        file deleted on the way is never taken for the file to check later downloads against."""
+        name = dest.relative_to(self.cache).as_posix()
+        if name in self.pending:
+            self.manifest.record(f"{self.dataset}/{name}", *self.pending.pop(name))
+
+    def caps_for(self, archive: Path) -> Caps:
+        source = SOURCES[self.dataset]
+        derived = Caps.derived(archive.stat().st_size, files=source.videos, size=source.size)
+        return derived if self.caps is None else derived.override(self.caps.members, self.caps.bytes)
+
+
+def _job(dataset: str, root: Path, transfers, manifest, pins, caps) -> _Job:
+    pins = dict(pins or {})
+    table = SOURCES[dataset].files
+    names = {posixpath.basename(p) for p in table.values()}
+    for key in pins:
+        if key not in table and key not in names and not (
+                dataset == "k400" and re.fullmatch(rf"({'|'.join(SPLITS)})/{_ARCHIVE_NAME.pattern}", key)):
+            more = " or <split>/<archive name> (train/part_0.tar.gz)" if dataset == "k400" else ""
+            raise ValueError(f"--sha256 {key}=…: {dataset} has no file {key!r}; give one of {', '.join(table)}{more}")
+    return _Job(dataset, root / CACHE, transfers or Transfers(rich=False, stream=None),
+                manifest if manifest is not None else Manifest(), pins, caps)
+
+
 def _name(url_or_path: str) -> str:
     return posixpath.basename(urllib.parse.urlparse(url_or_path).path)
 
@@ -54,73 +133,136 @@ def _hint(key: str) -> str:
     return f"point --url {key}=URL or --mirror BASE at a copy"
 
 
-def _fetch_checked(url: str, dest: Path, key: str, transfers: Transfers, kind: str) -> Path:
-    """A small annotation file, fetched and parsed (JSON, CSV or a list of URLs), so that a web page or a proxy's
-    error saved in its place is caught now rather than by the first training run."""
-    path = fetch(url, dest, transfers=transfers, hint=_hint(key))
+def _fetch_checked(job: _Job, url: str, dest: Path, key: str, kind: str) -> Path:
+    """A small annotation file (at most `INDEX_MAX_BYTES`), fetched and parsed (JSON, CSV or a list of archive
+    URLs), so that a web page or a proxy's error saved in its place is caught now rather than by the first training
+    run."""
+    path = job.get(url, dest, key, max_bytes=INDEX_MAX_BYTES)
     text = path.read_text(encoding="utf-8-sig", errors="replace")
     ok = {"json": lambda: json.loads(text) is not None,
           "csv": lambda: "youtube_id" in text.partition("\n")[0],
-          "list": lambda: all(_name(s).endswith((".tar.gz", ".tgz")) for s in text.split())}[kind]
+          "list": lambda: all(_ARCHIVE_NAME.fullmatch(_name(s)) for s in text.split())}[kind]
     try:
         good = bool(text.strip()) and ok()
-    except ValueError:
+    except (ValueError, RecursionError):
         good = False
     if not good:
         path.unlink()
         raise DownloadError(f"{url}: not the expected {kind.upper()} file (it begins {text[:40]!r}); deleted it; "
                             f"{_hint(key)}")
+    job.accept(path)
     return path
 
 
-def _unpack_fetched(archive: Path, staging: Path, key: str, transfers: Transfers) -> Path:
-    """Unpack a downloaded archive into `staging`; a corrupt one is deleted (a resume would build on it) and
-    reported in one line."""
+def _unpack_fetched(job: _Job, archive: Path, staging: Path, key: str) -> Path:
+    """Unpack a downloaded archive into `staging`; a corrupt or unsafe one is deleted (a resume would build on it)
+    and reported in one line."""
     shutil.rmtree(staging, ignore_errors=True)          # left by an interrupted run
     try:
-        return unpack([archive], staging, transfers=transfers)
+        unpack([archive], staging, transfers=job.transfers, caps=job.caps_for(archive))
+        job.accept(archive)
+        return staging
     except CorruptArchive as e:
         archive.unlink(missing_ok=True)
         raise DownloadError(f"{e}; deleted {archive} — run the command again to download it anew, or "
                             f"{_hint(key)}") from None
+    except UnsafeArchive as e:
+        archive.unlink(missing_ok=True)
+        raise DownloadError(f"{e}; deleted {archive}: it is not the dataset's archive as published — "
+                            f"{_hint(key)}") from None
 
 
-def _video_files(folder: Path):
-    return [p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()]
+def _video_files(folder: Path) -> list[Path]:
+    """The regular video files under `folder`, links not followed (an unpacked archive holds none)."""
+    found = []
+    for dirpath, _, names in os.walk(folder):
+        for n in names:
+            p = Path(dirpath) / n
+            if p.suffix.lower() in VIDEO_SUFFIXES and stat.S_ISREG(p.lstat().st_mode):
+                found.append(p)
+    return found
+
+
+def _remove_if_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+def _in_threads(items, work, parallel: int, transfers: Transfers) -> None:
+    """`work(item)` for every item, `parallel` at a time in daemon threads. The first error stops new items
+    (those under way finish) and is raised. Ctrl-C or SIGTERM here (any exception in this thread) stops every
+    transfer at its next block (`Transfers.stop`), the items not begun are dropped, and after at most
+    `STOP_GRACE` seconds it is raised — a thread stuck in a stalled read is left to end with the process."""
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for item in items:
+        todo.put(item)
+    errors: list[BaseException] = []
+
+    def worker():
+        while not errors and not transfers.stopping:
+            try:
+                item = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                work(item)
+            except BaseException as e:     # noqa: BLE001 (handed to the main thread)
+                errors.append(e)
+                return
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, min(parallel, len(items))))]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            while t.is_alive():
+                t.join(0.1)
+    except BaseException:
+        transfers.stop()
+        deadline = time.monotonic() + STOP_GRACE
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        raise
+    if errors:
+        raise errors[0]
 
 
 # --- Diving48 -------------------------------------------------------------------------------------------------
 
 def download_diving48(root=None, *, versions=(1, 2), mirror: str | None = None, overrides=None,
-                      transfers: Transfers | None = None, keep_archives: bool = False) -> Downloaded:
+                      transfers: Transfers | None = None, keep_archives: bool = False, pins=None,
+                      caps: Caps | None = None, manifest: Manifest | None = None) -> Downloaded:
     """Diving48 into `root` (default: its folder in the data home): `rgb/<vid_name>.mp4` from the videos archive,
     `Diving48_vocab.json` and the train/test JSON files of each of `versions` (1: `Diving48_{train,test}.json`,
-    2: `Diving48_V2_{train,test}.json`)."""
-    transfers = transfers or Transfers(rich=False, stream=None)
+    2: `Diving48_V2_{train,test}.json`). `pins`: SHA-256 by file key or name (`--sha256`); `caps`: the members
+    and bytes the videos archive may unpack to, where not derived; `manifest`: the recorded digests (default: the
+    data home's)."""
     root = Path(root).expanduser() if root is not None else home_folder("diving48")
     table = urls("diving48", mirror=mirror, overrides=overrides)
     check_writable(root)
-    cache = root / CACHE
+    job = _job("diving48", root, transfers, manifest, pins, caps)
     keys = ["vocab"] + [f"v{v}-{s}" for v in sorted(versions) for s in ("train", "test")]
     official = SOURCES["diving48"].files
     for key in keys:
-        _fetch_checked(table[key], cache / _name(official[key]), key, transfers, "json")
+        _fetch_checked(job, table[key], job.cache / _name(official[key]), key, "json")
     done = Downloaded(root, [{1: "diving48-v1", 2: "diving48"}[v] for v in sorted(versions, reverse=True)])
     videos = root / "rgb"
+    archive = job.cache / _name(official["videos"])
     if videos.is_dir():
         done.notes.append(f"{videos} is already there; its archive was not fetched (delete the folder to fetch it)")
+        if archive.is_file() and not keep_archives:
+            archive.unlink()        # left by a run stopped between moving the videos and deleting it
     else:
-        archive = fetch(table["videos"], cache / _name(official["videos"]), transfers=transfers, room=1.0,
-                        hint=_hint("videos"))
-        staging = _unpack_fetched(archive, root / ".unpacking-videos", "videos", transfers)
+        archive = job.get(table["videos"], archive, "videos", room=1.0)
+        staging = _unpack_fetched(job, archive, root / ".unpacking-videos", "videos")
         found = staging / "rgb" if (staging / "rgb").is_dir() else _only_folder_with_videos(staging)
         os.replace(found, videos)
         shutil.rmtree(staging, ignore_errors=True)
         if not keep_archives:
             archive.unlink()
     for key in keys:
-        os.replace(cache / _name(official[key]), root / _name(official[key]))
-    _remove_if_empty(cache)
+        os.replace(job.cache / _name(official[key]), root / _name(official[key]))
+    _remove_if_empty(job.cache)
     return done
 
 
@@ -134,74 +276,65 @@ def _only_folder_with_videos(staging: Path) -> Path:
                         f"--url videos=…")
 
 
-def _remove_if_empty(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        folder.rmdir()
-
-
 # --- Kinetics-400 ---------------------------------------------------------------------------------------------
 
 def download_k400(root=None, *, splits=SPLITS, parallel: int = 4, mirror: str | None = None, overrides=None,
-                  transfers: Transfers | None = None, keep_archives: bool = False) -> Downloaded:
+                  transfers: Transfers | None = None, keep_archives: bool = False, pins=None,
+                  caps: Caps | None = None, manifest: Manifest | None = None) -> Downloaded:
     """Kinetics-400 from the CVDF mirror into `root` (default: its folder in the data home): the clips of each of
     `splits` in `train/`, `val/`, `test/` (the replacements for corrupted training clips over them) and
     `train.csv`, `val.csv`, `test.csv`. `parallel` archives are fetched and unpacked at once; an archive done is
-    marked in `.downloads/<split>/` and skipped by a later run."""
-    transfers = transfers or Transfers(rich=False, stream=None)
+    marked in `.downloads/<split>/` and skipped by a later run; a URL listed twice is fetched once. `pins`, `caps`,
+    `manifest` as in `download_diving48` (pins by key, or by `<split>/<archive name>`)."""
     root = Path(root).expanduser() if root is not None else home_folder("k400")
     table = urls("k400", mirror=mirror, overrides=overrides)
     check_writable(root)
-    cache = root / CACHE
-    csvs = [_fetch_checked(table[f"{s}-csv"], cache / f"{s}.csv", f"{s}-csv", transfers, "csv") for s in SPLITS]
+    job = _job("k400", root, transfers, manifest, pins, caps)
+    csvs = [_fetch_checked(job, table[f"{s}-csv"], job.cache / f"{s}.csv", f"{s}-csv", "csv") for s in SPLITS]
     for split in splits:
-        listing = _fetch_checked(table[f"{split}-list"], cache / _name(table[f"{split}-list"]), f"{split}-list",
-                                 transfers, "list")
+        listing = _fetch_checked(job, table[f"{split}-list"], job.cache / _name(table[f"{split}-list"]),
+                                 f"{split}-list", "list")
         # each part is fetched from the folder its list came from, so a mirror of the lists serves the parts too
-        parts = [urllib.parse.urljoin(table[f"{split}-list"], _name(line)) for line in listing.read_text().split()]
-        _k400_parts(parts, root, split, cache, transfers, parallel, keep_archives, f"{split}-list")
+        names = dict.fromkeys(_name(line) for line in listing.read_text().split())
+        parts = [urllib.parse.urljoin(table[f"{split}-list"], n) for n in names]
+        _k400_parts(job, parts, root, split, parallel, keep_archives, f"{split}-list")
         if split == "train":
-            _k400_part(table["replacement"], root, "train", cache, transfers, keep_archives, "replacement")
+            _k400_part(job, table["replacement"], root, "train", keep_archives, "replacement")
     for path in csvs:
         os.replace(path, root / path.name)
     return Downloaded(root, ["k400"])
 
 
-def _k400_parts(parts, root: Path, split: str, cache: Path, transfers: Transfers, parallel: int,
-                keep_archives: bool, key: str) -> None:
-    todo = [u for u in parts if not (cache / split / (_name(u) + ".done")).exists()]
+def _k400_parts(job: _Job, parts, root: Path, split: str, parallel: int, keep_archives: bool, key: str) -> None:
+    todo = [u for u in parts if not (job.cache / split / (_name(u) + ".done")).exists()]
+    for url in set(parts) - set(todo):
+        if not keep_archives:       # left by a run stopped between the mark and the deletion
+            (job.cache / split / _name(url)).unlink(missing_ok=True)
     if len(todo) < len(parts):
-        transfers.note(f"k400 {split}: {len(parts) - len(todo)} of {len(parts)} archives already unpacked")
+        job.transfers.note(f"k400 {split}: {len(parts) - len(todo)} of {len(parts)} archives already unpacked")
     count, lock = [len(parts) - len(todo)], threading.Lock()
 
     def one(url):
-        _k400_part(url, root, split, cache, transfers, keep_archives, key)
+        _k400_part(job, url, root, split, keep_archives, key)
         with lock:
             count[0] += 1
-            transfers.note(f"k400 {split}: {count[0]} of {len(parts)} archives unpacked")
+            job.transfers.note(f"k400 {split}: {count[0]} of {len(parts)} archives unpacked")
 
-    with ThreadPoolExecutor(max(1, parallel)) as pool:
-        futures = [pool.submit(one, u) for u in todo]
-        finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        failed = [f for f in finished if f.exception() is not None]
-        if failed:
-            for f in futures:
-                f.cancel()
-            raise failed[0].exception()
+    _in_threads(todo, one, parallel, job.transfers)
 
 
-def _k400_part(url: str, root: Path, split: str, cache: Path, transfers: Transfers, keep_archives: bool,
-               key: str) -> None:
+def _k400_part(job: _Job, url: str, root: Path, split: str, keep_archives: bool, key: str) -> None:
     name = _name(url)
-    mark = cache / split / (name + ".done")
+    mark = job.cache / split / (name + ".done")
     if mark.exists():
         return
-    archive = fetch(url, cache / split / name, transfers=transfers, room=1.0, hint=_hint(key))
-    staging = _unpack_fetched(archive, root / f".unpacking-{split}-{name}", key, transfers)
+    archive = job.get(url, job.cache / split / name, key, room=1.0, by_key=key == "replacement")
+    staging = _unpack_fetched(job, archive, root / f".unpacking-{split}-{name}", key)
     (root / split).mkdir(exist_ok=True)
     for video in _video_files(staging):
         os.replace(video, root / split / video.name)   # flat; a replacement overwrites the clip it replaces
     shutil.rmtree(staging, ignore_errors=True)
-    mark.touch()
+    write_text(mark, "")
     if not keep_archives:
         archive.unlink()
 
@@ -233,10 +366,11 @@ def ssv1_instructions(root=None) -> str:
     ])
 
 
-def prepare_ssv1(sources, root=None, *, transfers: Transfers | None = None) -> Downloaded:
+def prepare_ssv1(sources, root=None, *, transfers: Transfers | None = None, caps: Caps | None = None) -> Downloaded:
     """Lay out Something-Something V1 from what its distributor ships: the parts of the frames archive
     (`20bn-something-something-v1-NN`, all of them, in any order on the command line) and/or the CSV files; a
-    folder among `sources` stands for the files in it. Unpacks into `root` (default: its folder in the data home)."""
+    folder among `sources` stands for the files in it. Unpacks into `root` (default: its folder in the data home),
+    after checking it has room for as many bytes as the parts hold; `caps` as in `download_diving48`."""
     transfers = transfers or Transfers(rich=False, stream=None)
     root = Path(root).expanduser() if root is not None else home_folder("ssv1")
     parts, csvs = _ssv1_files(sources)
@@ -249,11 +383,18 @@ def prepare_ssv1(sources, root=None, *, transfers: Transfers | None = None) -> D
     elif parts:
         staging = root / ".unpacking-frames"
         shutil.rmtree(staging, ignore_errors=True)
+        archive_bytes = sum(p.stat().st_size for p in parts)
+        check_room(root, archive_bytes)              # JPEG frames unpack to about the archive's size
+        derived = Caps.derived(archive_bytes, files=SOURCES["ssv1"].videos, size=SOURCES["ssv1"].size)
         try:
-            unpack(parts, staging, transfers=transfers)
+            unpack(parts, staging, transfers=transfers,
+                   caps=derived if caps is None else derived.override(caps.members, caps.bytes))
         except CorruptArchive as e:
             raise CorruptArchive(f"{e}; check that every part is complete (sizes or checksums against the "
                                  f"distributor's) — the parts were left as they are") from None
+        except UnsafeArchive as e:
+            raise UnsafeArchive(f"{e}; these parts are not the distributor's archive as shipped — the parts were "
+                                f"left as they are") from None
         found = staging / formats.SSV1_FRAMES
         if not found.is_dir():
             inside = ", ".join(sorted(p.name for p in staging.iterdir())[:5]) or "nothing"
@@ -262,7 +403,7 @@ def prepare_ssv1(sources, root=None, *, transfers: Transfers | None = None) -> D
         os.replace(found, frames)
         shutil.rmtree(staging, ignore_errors=True)
     for csv in csvs:
-        shutil.copyfile(csv, root / csv.name)
+        write_bytes(root / csv.name, csv.read_bytes())
     return done
 
 

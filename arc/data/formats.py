@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +56,17 @@ def _lines(path: Path):
     return [(k, s.strip()) for k, s in enumerate(text.splitlines(), 1) if s.strip()]
 
 
+def _short(value, n: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= n else text[:n] + "…"
+
+
+def _check_name(path: Path, name: str, what: str, line: int) -> None:
+    """`DataFormatError` unless `name` is a plain file name (an index names videos in its dataset's folder)."""
+    if "/" in name or "\\" in name or "\0" in name or name in (".", ".."):
+        raise DataFormatError(path, f"{what} {_short(name)} is not a plain file name", line)
+
+
 def _check_nonempty(records, path: Path):
     if not records:
         raise DataFormatError(path, "lists no videos")
@@ -95,6 +108,7 @@ def ssv1_index(root: Path, split: str):
         vid, name = vid.strip(), name.strip()
         if not vid:
             raise DataFormatError(split_file, "expected '<video id>;<class name>'", k)
+        _check_name(split_file, vid, "video id", k)
         if split == "test" and not name:
             records.append(Record(frames / vid, -1))
             continue
@@ -113,13 +127,38 @@ DIVING48_FILES = {2: {"train": "Diving48_V2_train.json", "test": "Diving48_V2_te
 DIVING48_VOCAB = "Diving48_vocab.json"
 
 
+MAX_JSON_DEPTH = 32       # nesting of an annotation file's lists and objects: Diving48's is 3
+
+
+def _json_depth_error(path: Path, text: str) -> None:
+    """`DataFormatError` at the line where `text` nests lists and objects deeper than `MAX_JSON_DEPTH` (found in one
+    pass over its brackets and strings, before `json` would recurse that deep)."""
+    depth = 0
+    for m in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', text):
+        c = m.group(0)
+        if c in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise DataFormatError(path, f"lists and objects nested more than {MAX_JSON_DEPTH} deep",
+                                      text.count("\n", 0, m.start()) + 1)
+        elif c in "]}":
+            depth -= 1
+
+
 def _load_json(path: Path):
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise DataFormatError(path, f"invalid JSON: {e.msg} (column {e.colno})", e.lineno) from None
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise DataFormatError(path, f"not a UTF-8 text file ({e.reason})") from None
+    _json_depth_error(path, text)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataFormatError(path, f"invalid JSON: {e.msg} (column {e.colno})", e.lineno) from None
+    except (ValueError, RecursionError) as e:     # e.g. an integer of more than 4300 digits
+        long = re.search(r"[0-9]{4300}", text)
+        raise DataFormatError(path, f"invalid JSON: {str(e).split(';')[0]}",
+                              text.count("\n", 0, long.start()) + 1 if long else None) from None
 
 
 def diving48_index(root: Path, split: str, version: int = 2):
@@ -140,11 +179,13 @@ def diving48_index(root: Path, split: str, version: int = 2):
     records = []
     for k, e in enumerate(entries):
         if not isinstance(e, dict) or not isinstance(e.get("vid_name"), str):
-            raise DataFormatError(split_file, f'entry {k}: expected an object with a string "vid_name", got {e!r}')
+            raise DataFormatError(split_file, f'entry {k}: expected an object with a string "vid_name", got '
+                                              f'{_short(e)}')
+        _check_name(split_file, e["vid_name"], f"entry {k}: vid_name", None)
         label = e.get("label")
         if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(classes):
             raise DataFormatError(split_file, f'entry {k} ({e["vid_name"]}): "label" must be an integer in '
-                                              f'[0, {len(classes)}) ({vocab_file.name}), got {label!r}')
+                                              f'[0, {len(classes)}) ({vocab_file.name}), got {_short(label)}')
         records.append(Record(videos / f"{e['vid_name']}.mp4", label))
     return Index(_check_nonempty(records, split_file), classes)
 
@@ -158,28 +199,42 @@ K400_DIRS = {"train": ["train"], "val": ["val", "validate", "valid"], "test": ["
 K400_COLUMNS = ("youtube_id", "time_start", "time_end")
 
 
+def _seconds(text) -> int | None:
+    """A Kinetics time (`12`, `12.0`) as whole seconds; None unless it is a finite number >= 0."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return int(value) if math.isfinite(value) and value >= 0 else None
+
+
 def _read_k400_csv(path: Path):
     """Rows `(line, label or None, clip file stem, youtube_id)` of a Kinetics CSV."""
+    rows = []
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
-        header = reader.fieldnames or []
-        missing = [c for c in K400_COLUMNS if c not in header]
-        if missing:
-            raise DataFormatError(path, f"header must have label,youtube_id,time_start,time_end,split; "
-                                        f"missing {', '.join(missing)}", 1)
-        rows = []
-        for row in reader:
-            k = reader.line_num
-            try:
-                start, end = int(float(row["time_start"])), int(float(row["time_end"]))
-            except (TypeError, ValueError):
-                raise DataFormatError(path, f"time_start/time_end must be numbers, got "
-                                            f"{row['time_start']!r}, {row['time_end']!r}", k) from None
-            label = row.get("label")
-            yid = (row["youtube_id"] or "").strip()
-            if not yid:
-                raise DataFormatError(path, "empty youtube_id", k)
-            rows.append((k, label.strip() if label else None, f"{yid}_{start:06d}_{end:06d}", yid))
+        try:
+            header = reader.fieldnames or []
+            missing = [c for c in K400_COLUMNS if c not in header]
+            if missing:
+                raise DataFormatError(path, f"header must have label,youtube_id,time_start,time_end,split; "
+                                            f"missing {', '.join(missing)}", 1)
+            for row in reader:
+                k = reader.line_num
+                start, end = _seconds(row["time_start"]), _seconds(row["time_end"])
+                if start is None or end is None:
+                    raise DataFormatError(path, f"time_start/time_end must be numbers of seconds >= 0, got "
+                                                f"{_short(row['time_start'])}, {_short(row['time_end'])}", k)
+                label = row.get("label")
+                yid = (row["youtube_id"] or "").strip()
+                if not yid:
+                    raise DataFormatError(path, "empty youtube_id", k)
+                _check_name(path, yid, "youtube_id", k)
+                rows.append((k, label.strip() if label else None, f"{yid}_{start:06d}_{end:06d}", yid))
+        except csv.Error as e:
+            raise DataFormatError(path, f"not a readable CSV row ({e})", reader.line_num + 1) from None
+        except UnicodeDecodeError as e:
+            raise DataFormatError(path, f"not a UTF-8 text file ({e.reason})", reader.line_num + 1) from None
     return rows
 
 
@@ -230,8 +285,14 @@ def k400_index(root: Path, split: str):
 
 # --- generic lists --------------------------------------------------------------------------------------
 
+_INT = re.compile(r"-?[0-9]{1,18}")
+MAX_CLASSES = 100_000      # a list without classes.txt has max(label) + 1 classes; more than this needs the names
+
+
 def _is_int(s: str) -> bool:
-    return s.lstrip("-").isdigit()
+    """An integer as lists write them: ASCII digits, an optional minus, at most 18 digits (`--1`, `²`, `1e3` are
+    not)."""
+    return _INT.fullmatch(s) is not None
 
 
 def list_index(root: Path, split: str, list_file=None):
@@ -251,7 +312,7 @@ def list_index(root: Path, split: str, list_file=None):
         parts = line.split()
         if len(parts) not in (2, 3) or not all(_is_int(x) for x in parts[1:]):
             raise DataFormatError(path, f"expected 'path num_frames label' or 'path label' (whitespace-separated, "
-                                        f"integers after the path), got {line!r}", k)
+                                        f"integers of ASCII digits after the path), got {_short(line, 80)}", k)
         rel, label = parts[0], int(parts[-1])
         if label < 0:
             raise DataFormatError(path, f"label must be >= 0, got {label}", k)
@@ -266,5 +327,10 @@ def list_index(root: Path, split: str, list_file=None):
                 raise DataFormatError(path, f"label {label} has no name in {names_file} "
                                             f"({len(classes)} classes)", k)
     else:
-        classes = [str(i) for i in range(max(r[2] for r in records) + 1)]
+        k, _, label = max(records, key=lambda r: r[2])
+        if label >= MAX_CLASSES:
+            raise DataFormatError(path, f"label {label} would make {label + 1:,} classes, more than "
+                                        f"{MAX_CLASSES:,} without their names; give them in classes.txt beside the "
+                                        f"list (one a line)", k)
+        classes = [str(i) for i in range(label + 1)]
     return Index([Record(p, label) for _, p, label in records], classes)

@@ -1,5 +1,10 @@
 """Progress of byte transfers (downloads, unpacking): a rich display on a terminal — bytes, rate, time left — and
-plain lines otherwise (CI logs), at most one every `every` seconds per transfer. Safe to use from several threads."""
+plain lines otherwise (CI logs), at most one every `every` seconds per transfer. Safe to use from several threads.
+
+The transfers of one command also stop together: `Transfers.stop()` (what the main thread calls on Ctrl-C or
+SIGTERM) makes the next `Task.advance` of every transfer, in any thread, raise `Stopped` — the read loops of
+downloads and unpacking advance at every block, so they end within one block.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,10 @@ def human_seconds(s: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+class Stopped(Exception):
+    """The command was asked to stop (`Transfers.stop`); a transfer ended at its next block."""
+
+
 class Transfers:
     """`with Transfers() as t: task = t.task("Diving48_rgb.tar.gz", total, done)`, then `task.advance(n)` and
     `task.close()`. `rich`: None = when `stream` is a terminal; `stream=None` with `rich=False` is silent."""
@@ -35,6 +44,15 @@ class Transfers:
         self.every = every
         self.lock = threading.Lock()
         self._progress = None
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """Make every transfer end at its next block (`Stopped`), in whichever thread it runs."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
 
     def __enter__(self) -> Transfers:
         if self.rich:
@@ -86,6 +104,9 @@ class Task:
             self.owner._progress.update(self.id, total=total)
 
     def advance(self, n: int) -> None:
+        """`n` more bytes; `Stopped` when the transfers were asked to stop."""
+        if self.owner.stopping:
+            raise Stopped(f"{self.label}: stopped at {human_bytes(self.done)}")
         self.done += n
         if self.id is not None:
             self.owner._progress.update(self.id, completed=self.done)

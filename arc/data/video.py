@@ -8,12 +8,20 @@ RGB, and groups that hold no requested frame are skipped entirely.
 
 A video whose file holds fewer frames than its container declares (an mp4 with its index at the front, cut short)
 is refused with `TruncatedVideo` rather than read as a shorter video.
+
+Every file is input from a stranger: a path that is not a regular file (a FIFO, which would block the open forever,
+a device, a socket) is refused from its `stat` before anything opens it; a frame larger than `MAX_FRAME_PIXELS` is
+refused from its header before it is decoded (a 69-byte PNG can claim 40000×40000 pixels); and every decoder error
+is a `MediaError`, the unreadable-sample path (training replaces the sample and counts it against
+`--max-bad-fraction`, evaluation leaves it out, `arc predict` reports it in one line).
 """
 
 from __future__ import annotations
 
 import bisect
+import os
 import re
+import stat
 from pathlib import Path
 
 import av
@@ -22,6 +30,8 @@ from PIL import Image
 from arc.data.errors import MediaError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+IMAGE_FORMATS = ("JPEG", "PNG", "MPO")     # the decoders Pillow may use for them (MPO: a camera's multi-picture JPEG)
+MAX_FRAME_PIXELS = 4096 * 4096             # per frame: 4K UHD (3840 × 2160) fits twice; 16.8 M pixels, 50 MB as RGB
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg")
 # optical-flow images that MMAction2 / TSN extraction tools write beside the RGB frames
 _FLOW_PREFIXES = ("flow", "x_", "y_")
@@ -34,6 +44,43 @@ _DURATION_SLACK = 0.5   # seconds a Matroska track may fall short of its DURATIO
 
 class TruncatedVideo(MediaError):
     """A video with fewer frames than its container declares, or whose frames cannot all be decoded."""
+
+
+_FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def regular_file(path, what: str) -> os.stat_result:
+    """`stat` of `path` (links followed), or `MediaError` unless it is a regular file — decided without opening it."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise MediaError(path, f"{what} not found") from None
+    except (OSError, ValueError) as e:
+        raise MediaError(path, f"cannot read {what}: {getattr(e, 'strerror', None) or e}") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((name for test, name in _FILE_KINDS if test(st.st_mode)), "not a file")
+        raise MediaError(path, f"{what} is not a regular file ({kind})")
+    return st
+
+
+def _open_image(path: Path):
+    """A regular file opened for reading — `O_NONBLOCK` and a second `fstat`, so that a file swapped for a FIFO
+    after the first `stat` is refused, not waited on."""
+    regular_file(path, f"frame image {path.name}")
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise MediaError(path.parent, f"frame image {path.name} is not a regular file")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def check_pixels(width: int, height: int, path, what: str) -> None:
+    """`MediaError` for a frame over the pixel budget `MAX_FRAME_PIXELS`, before it is decoded."""
+    if width * height > MAX_FRAME_PIXELS:
+        raise MediaError(path, f"{what} is {width}×{height} pixels, more than the {MAX_FRAME_PIXELS:,} a frame may "
+                               f"have (arc.data.video.MAX_FRAME_PIXELS)")
 
 
 def _frame_key(path: Path):
@@ -79,9 +126,12 @@ class FrameFolder:
         for i in sorted(set(int(i) for i in indices)):
             f = self.files[i]
             try:
-                with Image.open(f) as img:
+                with _open_image(f) as file, Image.open(file, formats=IMAGE_FORMATS) as img:
+                    check_pixels(img.width, img.height, self.path, f"frame image {f.name}")
                     cache[i] = img.convert("RGB")
-            except (OSError, ValueError, SyntaxError) as e:
+            except MediaError as e:
+                raise MediaError(self.path, e.reason) from None
+            except Exception as e:     # Pillow's decoders raise many kinds (DecompressionBombError, SyntaxError, …)
                 raise MediaError(self.path, f"corrupt frame image {f.name}: {e}") from None
         return [cache[int(i)] for i in indices]
 
@@ -107,9 +157,7 @@ class VideoFile:
         self.path = Path(path)
         self.decoded = 0
         self.declared_frames = None
-        if not self.path.is_file():
-            raise MediaError(self.path, "video file not found")
-        if self.path.stat().st_size == 0:
+        if regular_file(self.path, "video file").st_size == 0:
             raise MediaError(self.path, "empty file (0 bytes)")
         try:
             self.container = av.open(str(self.path))
@@ -119,6 +167,8 @@ class VideoFile:
             if not self.container.streams.video:
                 raise MediaError(self.path, "no video stream in the file")
             self.stream = self.container.streams.video[0]
+            check_pixels(self.stream.codec_context.width or 0, self.stream.codec_context.height or 0, self.path,
+                         "the video's frame")
             self.declared_frames = self.stream.frames or None
             self._index()
         except BaseException:
@@ -186,6 +236,7 @@ class VideoFile:
                 target = self.pts[i]
                 if current is not None and current.pts is not None and current.pts >= target:
                     if current_image is None:
+                        check_pixels(current.width, current.height, self.path, f"frame {i + 1}")
                         current_image = current.to_image()
                     images[i] = current_image
                     continue
@@ -211,6 +262,7 @@ class VideoFile:
                     raise TruncatedVideo(self.path, f"decoding stops after frame {last} of {self.num_frames}; "
                                                     f"frame {i + 1} cannot be decoded")
                 if current_image is None:
+                    check_pixels(current.width, current.height, self.path, f"frame {i + 1}")
                     current_image = current.to_image()
                 images[i] = current_image
                 if not found:
