@@ -7,11 +7,11 @@ import json
 
 import click
 
+from arc.cli.errors import OneLineError
+from arc.cli.options import device_option
+from arc.cli.table import print_rows
 from arc.nn.choices import BACKBONES, IMPLS, POOLS
 from arc.runtime import AMP_MODES
-from cli.errors import OneLineError
-from cli.options import device_option
-from cli.table import print_rows
 
 IMPL = click.option("--impl", "impls", type=click.Choice(IMPLS), multiple=True,
                     help="ARC implementation(s): lean (the default layer) and/or autograd (its definition); "

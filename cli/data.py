@@ -11,11 +11,11 @@ from contextlib import contextmanager
 
 import click
 
+from arc.cli.errors import OneLineError, library_errors, one_line
+from arc.cli.table import print_table
 from arc.data.home import check_writable, describe_home, home_folder, resolve_data_root
 from arc.data.registry import DATASETS, SPLITS
 from arc.data.sources import SOURCES
-from cli.errors import OneLineError, library_errors, one_line
-from cli.table import print_table
 
 
 @click.group("data")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
+from arc.cli.errors import OneLineError, library_errors
+from arc.cli.options import device_option
 from arc.data.registry import SPLITS
 from arc.data.sampling import TEST_CROPS
 from arc.runtime import AMP_MODES
-from cli.errors import OneLineError, library_errors
-from cli.options import device_option
 
 
 @click.command("eval")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cli.errors import OneLineError, library_errors
+from arc.cli.errors import OneLineError, library_errors
 
 
 @click.command("export")

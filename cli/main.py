@@ -8,18 +8,18 @@ import sys
 
 import click
 
-from cli.errors import is_main_process, one_line
+from arc.cli.errors import is_main_process, one_line
 
-# command name -> (module, attribute, one-line help)
+# command name -> (module under arc.cli, attribute, one-line help)
 COMMANDS = {
-    "train": ("cli.train", "train", "Train ARC-TSM / TSM on a dataset (the paper's recipe by default)."),
-    "eval": ("cli.evaluate", "eval_cmd", "Evaluate a checkpoint: top-1/5, mean class accuracy, scores, submission."),
-    "predict": ("cli.predict", "predict", "Top-5 classes of video files or frame folders (--json: one line each)."),
-    "export": ("cli.export", "export", "Write a checkpoint's model as ONNX or TorchScript, to run without arc."),
-    "overhead": ("cli.overhead", "overhead", "FLOPs / parameters / memory of ARC: paper formulas vs measured."),
-    "data": ("cli.data", "data", "Datasets: where they live, download / prepare, check, the synthetic set."),
-    "bench": ("cli.bench", "bench", "Benchmarks that print their figures (layer, reference, training, memory)."),
-    "viz": ("cli.viz", "viz", "The paper's figures (attention, states, Grad-CAM, confusion groups) and curves."),
+    "train": ("train", "train", "Train ARC-TSM / TSM on a dataset (the paper's recipe by default)."),
+    "eval": ("evaluate", "eval_cmd", "Evaluate a checkpoint: top-1/5, mean class accuracy, scores, submission."),
+    "predict": ("predict", "predict", "Top-5 classes of video files or frame folders (--json: one line each)."),
+    "export": ("export", "export", "Write a checkpoint's model as ONNX or TorchScript, to run without arc."),
+    "overhead": ("overhead", "overhead", "FLOPs / parameters / memory of ARC: paper formulas vs measured."),
+    "data": ("data", "data", "Datasets: where they live, download / prepare, check, the synthetic set."),
+    "bench": ("bench", "bench", "Benchmarks that print their figures (layer, reference, training, memory)."),
+    "viz": ("viz", "viz", "The paper's figures (attention, states, Grad-CAM, confusion groups) and curves."),
 }
 
 
@@ -48,7 +48,7 @@ class LazyGroup(click.Group):
         if name not in COMMANDS:
             return None
         module, attr, _ = COMMANDS[name]
-        return getattr(importlib.import_module(module), attr)
+        return getattr(importlib.import_module(f"arc.cli.{module}"), attr)
 
     def format_commands(self, ctx, formatter):
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
@@ -60,7 +60,3 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="arc-action")
 def cli():
     """ARC: Adaptive Recursive Circle for fine-grained action recognition."""
-
-
-if __name__ == "__main__":
-    cli()

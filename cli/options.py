@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from cli.errors import OneLineError
+from arc.cli.errors import OneLineError
 
 
 class Device(click.ParamType):

@@ -7,10 +7,10 @@ import json
 import click
 from click.core import ParameterSource
 
+from arc.cli.errors import OneLineError
+from arc.cli.table import print_table
 from arc.data.registry import DATASETS
 from arc.nn.choices import BACKBONES, DEFAULT_STAGES, MOTIONS, POOLS
-from cli.errors import OneLineError
-from cli.table import print_table
 
 LAYER_OPTIONS = ("C", "H", "W", "T", "K", "cin", "cout", "stride", "pool")
 MODEL_OPTIONS = ("frames", "num_classes", "stages", "motion", "size")

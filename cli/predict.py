@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
+from arc.cli.errors import OneLineError, library_errors, one_line
+from arc.cli.options import device_option
 from arc.data.sampling import TEST_CROPS
 from arc.runtime import AMP_MODES
-from cli.errors import OneLineError, library_errors, one_line
-from cli.options import device_option
 
 
 @click.command("predict")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
+from arc.cli.errors import OneLineError, is_main_process, one_line
+from arc.cli.options import device_option
 from arc.data.registry import DATASETS
 from arc.data.sampling import SAMPLINGS
 from arc.nn.choices import ARU_ACTS, BACKBONES, DEFAULT_STAGES, MOTIONS, POOLS
 from arc.runtime import AMP_MODES
 from arc.training.schedule import SCHEDULES
-from cli.errors import OneLineError, is_main_process, one_line
-from cli.options import device_option
 
 PRESET = "(default: the dataset's recipe)"
 

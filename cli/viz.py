@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
+from arc.cli.errors import library_errors
+from arc.cli.options import device_option
 from arc.data.registry import SPLITS
-from cli.errors import library_errors
-from cli.options import device_option
 
 _CHECKPOINT = click.option("--checkpoint", type=click.Path(dir_okay=False), required=True,
                            help="A checkpoint written by arc train (best.pt).")

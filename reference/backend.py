@@ -2,7 +2,7 @@
 
 The choice is module-level state, read at every call::
 
-    import reference
+    from arc import reference
     reference.set_backend("numpy")   # every later call runs the plain-NumPy twins
     reference.get_backend()          # -> "numpy"
 

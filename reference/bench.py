@@ -14,8 +14,8 @@ import time
 import numba
 import numpy as np
 
-from reference.backend import get_backend, set_backend
-from reference.layer import arc_backward, arc_forward
+from .backend import get_backend, set_backend
+from .layer import arc_backward, arc_forward
 
 N, T, C, H, W, K, N_PARTS = 1, 8, 64, 14, 14, 3, 4
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from reference.ops import (
+from .ops import (
     ConvCache,
     PoolSpaceCache,
     PoolTimeCache,

@@ -14,8 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from reference.backend import get_backend
-from reference.kernels import KERNELS, conv_out_size
+from .backend import get_backend
+from .kernels import KERNELS, conv_out_size
 
 
 class ConvCache(NamedTuple):

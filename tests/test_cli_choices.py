@@ -3,7 +3,6 @@ that is a fact is read from where the fact is stated, every `--device` goes thro
 such fact is written once in the package."""
 
 import ast
-import importlib
 import inspect
 from pathlib import Path
 
@@ -12,13 +11,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from arc.cli.main import COMMANDS, cli
+from arc.cli.options import Device
 from arc.data.registry import DATASETS, SPLITS
 from arc.data.sampling import SAMPLINGS, TEST_CROPS
 from arc.nn.choices import ARU_ACTS, BACKBONES, DEFAULT_STAGES, IMPLS, MOTIONS, POOLS, parse_stages
 from arc.runtime import AMP_MODES
 from arc.training.schedule import SCHEDULES
-from cli.main import COMMANDS, cli
-from cli.options import Device
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,8 +31,8 @@ CHOICES = {
 
 def commands():
     """(path, click command) of every command and subcommand of `arc`."""
-    for name, (module, attr, _) in sorted(COMMANDS.items()):
-        command = getattr(importlib.import_module(module), attr)
+    for name in sorted(COMMANDS):
+        command = cli.get_command(None, name)
         if isinstance(command, click.Group):
             yield from ((f"{name} {sub}", c) for sub, c in sorted(command.commands.items()))
         else:

@@ -6,7 +6,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from cli.main import cli
+from arc.cli.main import cli
 
 
 class Foreign:

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from arc import overhead as oh
-from cli.main import cli
+from arc.cli.main import cli
 
 
 def invoke(*args):

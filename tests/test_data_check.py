@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 from datafiles import cut, write_faststart, write_frames, write_video
 
+from arc.cli.main import cli
 from arc.data.check import check_media
-from cli.main import cli
 
 
 def run(*args):

@@ -26,6 +26,7 @@ import pytest
 from click.testing import CliRunner
 from hostile import cve_2025_4517, member, tar_gz
 
+from arc.cli.main import cli
 from arc.data import build_dataset
 from arc.data.download import _video_files, download_diving48, download_k400, prepare_ssv1
 from arc.data.fetch import DownloadError, fetch
@@ -34,7 +35,6 @@ from arc.data.progress import Transfers
 from arc.data.sources import SOURCES
 from arc.data.synth import write_synthetic
 from arc.data.unpack import CorruptArchive, unpack
-from cli.main import cli
 
 TINY = dict(train_per_class=1, val_per_class=1, frames=(6, 6), size=(24, 32))
 
@@ -645,7 +645,7 @@ def test_a_signal_stops_a_k400_download_within_seconds_and_the_next_run_resumes(
     mirror = k400_val(server, parts)
     server.pace = 0.05                              # 1.3 MB/s per connection: each part takes over 2 s
     root = tmp_path / "kinetics400"
-    command = [sys.executable, "-m", "cli.main", "data", "download", "k400", "--split", "val", "--parallel", "2",
+    command = [sys.executable, "-m", "arc", "data", "download", "k400", "--split", "val", "--parallel", "2",
                "--mirror", mirror, "--data-root", str(root), "--no-check"]
     env = {**os.environ, "ARC_DATA_ROOT": str(data_home), "PYTHONPATH": str(Path(__file__).parents[1])}
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -279,7 +279,7 @@ def test_every_malformed_line_field_or_number_is_one_error_naming_file_and_line(
 def test_data_check_reports_a_malformed_index_in_one_line_without_a_traceback(tmp_path):
     from click.testing import CliRunner
 
-    from cli.main import cli
+    from arc.cli.main import cli
 
     k400_val_csv(tmp_path, "zumba,EEEEEEEEEE5,inf,40,val,0")
     r = CliRunner().invoke(cli, ["data", "check", "--dataset", "k400", "--data-root", str(tmp_path), "--quick"])

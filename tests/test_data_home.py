@@ -11,12 +11,12 @@ import pytest
 from click.testing import CliRunner
 
 import arc.data.synth as synth
+from arc.cli.main import cli
 from arc.data import build_dataset
 from arc.data.errors import MissingDataFile
 from arc.data.home import check_writable, data_home, home_folder, resolve_data_root
 from arc.data.registry import DATASETS
 from arc.data.synth import write_synthetic
-from cli.main import cli
 
 TINY = dict(train_per_class=2, val_per_class=1, frames=(6, 6), size=(24, 32))
 

@@ -17,12 +17,12 @@ from click.testing import CliRunner
 from datafiles import write_frames, write_video
 from hostile import jpeg_bomb, png_bomb
 
+from arc.cli.main import cli
 from arc.data import BadSample, ClipDataset, MediaError, Record, collate_clips
 from arc.data.check import check_media
 from arc.data.loader import make_loader
 from arc.data.synth import CLASSES, write_synthetic
 from arc.data.video import MAX_FRAME_PIXELS, FrameFolder, open_media
-from cli.main import cli
 
 
 @pytest.fixture(autouse=True)

@@ -5,9 +5,9 @@ import pytest
 from click.testing import CliRunner
 from datafiles import write_frames
 
+from arc.cli.main import cli
 from arc.training.config import TrainConfig
 from arc.training.loop import train
-from cli.main import cli
 
 
 @pytest.fixture

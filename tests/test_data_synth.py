@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 import arc.data.synth as synth
+from arc.cli.data import data as data_cli
 from arc.data import build_dataset, flip_map
 from arc.data.synth import CLASSES, PATTERNS, draw_video, ensure_synthetic, is_complete, plan_video, write_synthetic
-from cli.data import data as data_cli
 
 TINY = dict(train_per_class=2, val_per_class=1, frames=(6, 8), size=(24, 32))
 

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from arc.cli.main import cli
 from arc.data.synth import write_synthetic
 from arc.evaluation import evaluate, predict_many
 from arc.training.config import TrainConfig
 from arc.training.loop import train
-from cli.main import cli
 
 FRAMES = 4
 

@@ -18,16 +18,16 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
+from arc.cli.main import cli
 from arc.evaluation import predict
 from arc.export import export
 from arc.nn.models import build_model
 from arc.training import checkpoint as ckpt
-from cli.main import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["a", "b, with a comma", "c", "d", "e"]
 # a process that cannot import arc: anything it runs, it runs without this package
-NO_ARC = "import sys; sys.modules['arc'] = None; sys.modules['cli'] = None\n"
+NO_ARC = "import sys; sys.modules['arc'] = None\n"
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -7,22 +7,28 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+PACKAGES = {"arc": "arc", "cli": "arc.cli", "reference": "arc.reference"}   # folder -> the name it installs as
+
+
 def module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+    folder, *parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join([PACKAGES[folder], *(parts[:-1] if parts and parts[-1] == "__init__" else parts)])
 
 
 def imports() -> dict[str, set[str]]:
     """Module → the project's modules it imports anywhere in its code."""
-    modules = {module_name(p): p for folder in ("arc", "cli", "reference") for p in (ROOT / folder).rglob("*.py")}
+    modules = {module_name(p): p for folder in PACKAGES for p in (ROOT / folder).rglob("*.py")}
     graph = {}
     for name, path in modules.items():
         targets = set()
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 targets |= {alias.name for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                targets |= {f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules else node.module
+            elif isinstance(node, ast.ImportFrom):
+                package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+                base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1]) if node.level else ""
+                source = ".".join(filter(None, [base, node.module]))
+                targets |= {f"{source}.{alias.name}" if f"{source}.{alias.name}" in modules else source
                             for alias in node.names}
         graph[name] = {t for t in targets if t in modules and t != name}
     return graph

@@ -16,8 +16,7 @@ from hypothesis import strategies as st
 from strategies import LayerShape, aru_acts, canonical_params, layer_shapes, pools, seeds
 from torch import nn
 
-import reference
-from arc import ARCConv2d
+from arc import ARCConv2d, reference
 from arc.overhead import measure_memory
 
 pytestmark = pytest.mark.usefixtures("one_thread")

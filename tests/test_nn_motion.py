@@ -128,7 +128,7 @@ def test_overhead_shows_msn_and_arc_msn_beside_table7_and_the_params_gap(monkeyp
     from click.testing import CliRunner
 
     from arc import overhead as oh
-    from cli.main import cli
+    from arc.cli.main import cli
 
     report = oh.motion_report("r18")
     assert report["module"]["params"] == 20_985 == report["msn"]["params"] - report["tsm"]["params"]

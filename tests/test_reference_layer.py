@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from strategies import LayerShape, aru_acts, canonical_params, layer_shapes, pools, seeds
 
-import reference
-from reference import ops
+from arc import reference
+from arc.reference import ops
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import layer_shapes, seeds
 
-from reference import kernels, ops
+from arc.reference import kernels, ops
 
 
 def numerical_gradients(forward, inputs, dout, eps=1e-6):

@@ -53,7 +53,7 @@ def test_one_default_worker_count_for_training_and_for_checking_data(monkeypatch
     import os
 
     import arc.data.check
-    from cli.data import _print_check
+    from arc.cli.data import _print_check
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
     assert default_workers() == 7            # training: one CPU stays with the training process

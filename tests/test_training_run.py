@@ -15,11 +15,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from arc.cli.main import cli
 from arc.data.synth import write_synthetic
 from arc.training import checkpoint as ckpt
 from arc.training.config import TrainConfig, flag
 from arc.training.loop import TrainingStopped, train
-from cli.main import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 # small and fast: r18 with ARC (n=2) in res4,res5, 4 frames of 32×32
@@ -35,7 +35,7 @@ def env(threads: int = 1) -> dict:
 
 
 def arc_cmd(*args) -> list[str]:
-    return [sys.executable, "-m", "cli.main", *[str(a) for a in args]]
+    return [sys.executable, "-m", "arc", *[str(a) for a in args]]
 
 
 def cli_args(data: Path, out: Path, **options) -> list[str]:
@@ -196,7 +196,7 @@ def test_torchrun_two_cpu_processes_train_and_write_one_set_of_outputs(tiny, tmp
     out = tmp_path / "ddp"
     # `--` ends torchrun's options: without it torchrun's argparse takes `--n` for an abbreviation of its own
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "--",
-           "cli.main", *cli_args(tiny, out, epochs=1, batch_size=4, device="cpu")]
+           "arc", *cli_args(tiny, out, epochs=1, batch_size=4, device="cpu")]
     done = subprocess.run(cmd, env=env(), cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "global batch 4 on 2 × cpu" in done.stdout
@@ -301,7 +301,7 @@ def view_probs(*args, **kwargs):
         os.kill(os.getpid(), int(sys.argv[2]))
     return real(*args, **kwargs)
 arc.scoring.view_probs = view_probs
-from cli.main import cli
+from arc.cli.main import cli
 cli(sys.argv[3:], prog_name="arc")
 """
 

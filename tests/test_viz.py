@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from click.testing import CliRunner
 from torch import nn
 
+from arc.cli.main import cli
 from arc.data.clips import load_clip
 from arc.data.registry import DATASETS
 from arc.data.synth import CLASSES, render_video, write_mp4, write_synthetic
@@ -36,7 +37,6 @@ from arc.viz.confusion import (
 )
 from arc.viz.curves import plot_curves
 from arc.viz.states import plot_states, state_maps
-from cli.main import cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 T = 4

@@ -18,7 +18,7 @@ def time_reference(repeats: int = 10, threads: int | None = None) -> list[dict]:
     for numba, `compile_s`."""
     import numpy as np
 
-    from reference import bench as ref
+    from arc.reference import bench as ref
 
     threads = torch.get_num_threads() if threads is None else threads
     rows = ref.run(repeats=repeats, threads=threads)  # validates repeats and threads first
