@@ -86,7 +86,14 @@ def evaluate(checkpoint: str | Path, *, data_root: str | None = None, split: str
     result = {"num_classes": len(classes), **{k: None if s is None else getattr(s, k) for k in METRICS},
               "clips": clips, "crops": crops, "videos": len(index),
               "frames": frames, "split": split, "bad": [str(b.path) for b in bad], "files": {}, "failed": {}}
-    prefix = out_dir / f"{checkpoint.stem}-{split}"
+    _write_outputs(out_dir / f"{checkpoint.stem}-{split}", ids, probs, labels, predicted, classes, s, result)
+    return result
+
+
+def _write_outputs(prefix: Path, ids, probs, labels, predicted, classes, s: Scores | None, result: dict) -> None:
+    """The files of one evaluation, `<prefix>-…`: scores, predictions, submission, and with labels the confusion
+    (matrix, per-class accuracy, image). Each is written whole or not at all; `result["files"]` gets what was
+    written, `result["failed"]` what was not and why, so one full disk does not lose the others."""
     writers = {"scores": (f"{prefix}-scores.npz", lambda p: submission.write_scores(p, ids, probs, labels, classes)),
                "predictions": (f"{prefix}-predictions.csv",
                                lambda p: submission.write_predictions(p, ids, probs, labels, predicted, classes)),
@@ -103,7 +110,6 @@ def evaluate(checkpoint: str | Path, *, data_root: str | None = None, split: str
             result["files"][name] = path
         except OSError as e:      # arc.files' WriteError: names the file, the reason and the free space
             result["failed"][path] = str(e)
-    return result
 
 
 def _list_file(cfg: dict, split: str) -> str | None:

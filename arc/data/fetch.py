@@ -81,16 +81,25 @@ def fetch(url: str, dest, *, transfers: Transfers | None = None, label: str | No
         part.unlink(missing_ok=True)
     transfers = transfers or Transfers(rich=False, stream=None)
     label = label or dest.name
-    sized = False
+    sized = _with_retries(url, part, meta_file, meta, transfers, label, retries, wait, timeout, room, hint, max_bytes)
+    _verify(url, part, meta_file, sized, expect, transfers, label, hint, on_complete)
+    os.replace(part, dest)
+    meta_file.unlink(missing_ok=True)
+    return dest
+
+
+def _with_retries(url, part: Path, meta_file: Path, meta: dict, transfers: Transfers, label: str, retries: int,
+                  wait: float, timeout: float, room: float, hint: str, max_bytes: int | None) -> bool:
+    """`_transfer` until the part is whole, resuming a dropped connection `retries` times with a growing wait; True
+    when the server stated the size (or confirmed it by a 416 past the end), False when nothing did."""
     for attempt in range(retries + 1):
         try:
-            sized = _transfer(url, part, meta_file, meta, transfers, label, timeout, room, hint, max_bytes)
-            if not sized:
-                found = _probe(url, part.stat().st_size, meta, timeout)
-                if found == "more":
-                    raise _Dropped("connection closed before the end of the file")
-                sized = found == "complete"
-            break
+            if _transfer(url, part, meta_file, meta, transfers, label, timeout, room, hint, max_bytes):
+                return True
+            found = _probe(url, part.stat().st_size, meta, timeout)
+            if found == "more":
+                raise _Dropped("connection closed before the end of the file")
+            return found == "complete"
         except _Dropped as e:
             have = part.stat().st_size if part.exists() else 0
             total = f" of {human_bytes(meta['total'])}" if meta.get("total") else ""
@@ -101,6 +110,12 @@ def fetch(url: str, dest, *, transfers: Transfers | None = None, label: str | No
             transfers.note(f"{label}: {e} at {human_bytes(have)}{total}; trying again ({attempt + 2} of "
                            f"{retries + 1})")
             time.sleep(wait * 2**attempt)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _verify(url, part: Path, meta_file: Path, sized: bool, expect: Digest | None, transfers: Transfers, label: str,
+            hint: str, on_complete) -> None:
+    """A part whose size nothing stated is complete only by a known digest; a digest that differs deletes it."""
     size = part.stat().st_size
     if not sized and expect is None:
         raise DownloadError(f"{url}: the server did not say how large the file is, and the {human_bytes(size)} "
@@ -117,9 +132,6 @@ def fetch(url: str, dest, *, transfers: Transfers | None = None, label: str | No
                             f"file — the server or a proxy sent other bytes ({_hint_for(expect, hint)})")
     if on_complete is not None:
         on_complete(digest, size)
-    os.replace(part, dest)
-    meta_file.unlink(missing_ok=True)
-    return dest
 
 
 def _hint_for(expect: Digest, hint: str) -> str:
@@ -199,29 +211,7 @@ def _transfer(url, part: Path, meta_file: Path, meta: dict, transfers: Transfers
         if total is not None:
             check_room(part.parent, total - have + room * total)
         task = transfers.task(label, total, have)
-        received = 0
-        with open(part, "ab" if have else "wb") as f:
-            while True:
-                try:
-                    block = response.read1(CHUNK)
-                except (OSError, http.client.HTTPException) as e:
-                    raise _Dropped(f"connection dropped ({e or type(e).__name__})") from None
-                if not block:
-                    break
-                try:
-                    f.write(block)
-                except OSError as e:
-                    raise DownloadError(f"{part}: cannot write ({e.strerror or e}); what came is kept — free some "
-                                        f"space and run the same command again to resume") from None
-                received += len(block)
-                task.advance(len(block))
-                if max_bytes is not None and have + received > max_bytes:
-                    f.close()
-                    part.unlink()
-                    meta_file.unlink(missing_ok=True)
-                    raise DownloadError(f"{url}: more than the {human_bytes(max_bytes)} an index file may have; "
-                                        f"deleted what came{'; ' + hint if hint else ''}")
-        size = have + received
+        size = have + _copy_body(response, part, have, task, url, meta_file, max_bytes, hint)
         if total is not None and size < total:
             raise _Dropped("connection closed early")
         if total is not None and size > total:
@@ -230,6 +220,34 @@ def _transfer(url, part: Path, meta_file: Path, meta: dict, transfers: Transfers
                                 f"part — run the command again")
         task.close()
         return total is not None
+
+
+def _copy_body(response, part: Path, have: int, task, url, meta_file: Path, max_bytes: int | None, hint: str) -> int:
+    """The response's body appended to the part's first `have` bytes, block by block (a stop request ends it at the
+    next block, through `task.advance`); the bytes received. A drop is `_Dropped`; a failed write, or more than
+    `max_bytes` in all, `DownloadError`."""
+    received = 0
+    with open(part, "ab" if have else "wb") as f:
+        while True:
+            try:
+                block = response.read1(CHUNK)
+            except (OSError, http.client.HTTPException) as e:
+                raise _Dropped(f"connection dropped ({e or type(e).__name__})") from None
+            if not block:
+                return received
+            try:
+                f.write(block)
+            except OSError as e:
+                raise DownloadError(f"{part}: cannot write ({e.strerror or e}); what came is kept — free some "
+                                    f"space and run the same command again to resume") from None
+            received += len(block)
+            task.advance(len(block))
+            if max_bytes is not None and have + received > max_bytes:
+                f.close()
+                part.unlink()
+                meta_file.unlink(missing_ok=True)
+                raise DownloadError(f"{url}: more than the {human_bytes(max_bytes)} an index file may have; "
+                                    f"deleted what came{'; ' + hint if hint else ''}")
 
 
 def _probe(url: str, size: int, meta: dict, timeout: float) -> str:

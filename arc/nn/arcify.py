@@ -156,34 +156,8 @@ def arcify(
     if isinstance(include, str) or isinstance(exclude, str):
         raise ArcifyError("arcify: include and exclude take lists of patterns, e.g. include=['layer2']")
     report = ArcifyReport()
-    plans = []
-    for scope in _scopes(model, include):
-        graph = _trace(model, scope, exclude)
-        prefix = f"{scope}." if scope else ""
-        root = model.get_submodule(scope) if scope else model
-        modules = dict(root.named_modules())
-        calls: dict[str, int] = {}
-        called: dict[str, torch.fx.Node] = {}   # module name -> its (first) call: one walk of the graph
-        for node in graph.nodes:
-            if node.op == "call_module":
-                calls[node.target] = calls.get(node.target, 0) + 1
-                called.setdefault(node.target, node)
-        inside = {prefix + nm: type(m).__name__ for nm, m in modules.items() if nm and isinstance(m, LEAVES)}
-        for name, conv in modules.items():
-            full = prefix + name
-            if not isinstance(conv, nn.Conv2d):
-                continue
-            owner = next((o for o in inside if full.startswith(o + ".")), None)
-            why = f"inside {owner} ({inside[owner]}), which is not traced into" if owner else \
-                _refuse(conv, full, n, pointwise, exclude, calls.get(name, 0))
-            if why:
-                report.skipped[full] = why
-                continue
-            plan = _chain(called[name], modules, calls, prefix)
-            if isinstance(plan, str):
-                report.skipped[full] = plan
-            else:
-                plans.append((full, conv) + plan)
+    plans = [plan for scope in _scopes(model, include) for plan in _plan_scope(model, scope, exclude, n, pointwise,
+                                                                                report)]
     for full, conv, norm_name, norm, act in plans:
         note = act if isinstance(act, str) else ""
         absorbed, act_name, identity = act if isinstance(act, tuple) else (None, None, None)
@@ -195,6 +169,40 @@ def arcify(
             _set(model, identity, nn.Identity())
         report.replaced.append(Replaced(full, norm_name, act_name, note))
     return model, report
+
+
+def _plan_scope(model: nn.Module, scope: str, exclude, n: int, pointwise: bool, report: ArcifyReport) -> list:
+    """The chains to convert in the traced module `scope`, as `(conv name, conv, norm name, norm, act)`: one walk of
+    its graph counts each module's calls and keeps its first call node; each conv is then refused (the reason goes
+    to `report.skipped`) or followed to its BatchNorm and activation (`_chain`)."""
+    graph = _trace(model, scope, exclude)
+    prefix = f"{scope}." if scope else ""
+    root = model.get_submodule(scope) if scope else model
+    modules = dict(root.named_modules())
+    calls: dict[str, int] = {}
+    called: dict[str, torch.fx.Node] = {}   # module name -> its (first) call: one walk of the graph
+    for node in graph.nodes:
+        if node.op == "call_module":
+            calls[node.target] = calls.get(node.target, 0) + 1
+            called.setdefault(node.target, node)
+    inside = {prefix + nm: type(m).__name__ for nm, m in modules.items() if nm and isinstance(m, LEAVES)}
+    plans = []
+    for name, conv in modules.items():
+        full = prefix + name
+        if not isinstance(conv, nn.Conv2d):
+            continue
+        owner = next((o for o in inside if full.startswith(o + ".")), None)
+        why = f"inside {owner} ({inside[owner]}), which is not traced into" if owner else \
+            _refuse(conv, full, n, pointwise, exclude, calls.get(name, 0))
+        if why:
+            report.skipped[full] = why
+            continue
+        plan = _chain(called[name], modules, calls, prefix)
+        if isinstance(plan, str):
+            report.skipped[full] = plan
+        else:
+            plans.append((full, conv) + plan)
+    return plans
 
 
 def _refuse(conv: nn.Conv2d, name: str, n: int, pointwise: bool, exclude, calls: int) -> str | None:

@@ -239,6 +239,23 @@ def read_torch_file(path) -> dict:
     return state
 
 
+def _read_source(pretrained, backbone: str, download: bool) -> tuple[str, dict]:
+    """(what to call it in messages, its state dict) for "imagenet", a path (a state dict, an arc training
+    checkpoint, a TSM / MMAction2 checkpoint) or a state dict."""
+    if isinstance(pretrained, str) and pretrained == "imagenet":
+        return f"ImageNet weights ({backbone})", imagenet_state_dict(backbone, download)
+    if isinstance(pretrained, (str, os.PathLike)):
+        state = read_torch_file(pretrained)
+        if isinstance(state.get("model"), dict):
+            state = state["model"]  # an arc training checkpoint
+        elif isinstance(state.get("state_dict"), dict):
+            state = state["state_dict"]  # a TSM / MMAction2 checkpoint
+        return str(pretrained), state
+    if isinstance(pretrained, dict):
+        return "state dict", pretrained
+    raise PretrainedError(f"pretrained must be 'imagenet', a path or a state dict, got {type(pretrained).__name__}")
+
+
 def load_pretrained(model: torch.nn.Module, pretrained, download: bool = True) -> LoadReport:
     """Load `pretrained` ("imagenet", a path, or a state dict) into `model` (a `build_model` model, whose `config`
     names its backbone), mapping names (the ARC authors' layers by `from_authors_arc`, MSNet's module by
@@ -251,20 +268,7 @@ def load_pretrained(model: torch.nn.Module, pretrained, download: bool = True) -
     one parameter — raises `PretrainedError`.
     """
     backbone = model.config["backbone"]
-    if isinstance(pretrained, str) and pretrained == "imagenet":
-        source, state = f"ImageNet weights ({backbone})", imagenet_state_dict(backbone, download)
-    elif isinstance(pretrained, (str, os.PathLike)):
-        source = str(pretrained)
-        state = read_torch_file(pretrained)
-        if isinstance(state, dict) and isinstance(state.get("model"), dict):
-            state = state["model"]  # an arc training checkpoint
-        elif isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-            state = state["state_dict"]  # a TSM / MMAction2 checkpoint
-    elif isinstance(pretrained, dict):
-        source, state = "state dict", pretrained
-    else:
-        raise PretrainedError(f"pretrained must be 'imagenet', a path or a state dict, got {type(pretrained).__name__}")
-
+    source, state = _read_source(pretrained, backbone, download)
     state, dropped = from_msnet(from_authors_arc(state))
     target = model.state_dict()
     by_canonical = {canonical_key(k): k for k in target}
