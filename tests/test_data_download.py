@@ -658,7 +658,10 @@ def test_a_signal_stops_a_k400_download_within_seconds_and_the_next_run_resumes(
     out, err = process.communicate(timeout=30)
     stopped_in = time.monotonic() - sent
     assert process.returncode == 128 + signum, err
-    assert stopped_in < 6, stopped_in               # the thread pool it replaced went on for every queued part
+    # about 2 s on a quiet machine (the read loops stop at their next block, STOP_GRACE bounds the rest); the bound
+    # leaves room for a loaded CI machine — what tells this from the thread pool it replaced, which went on for
+    # every queued part (15 s here), is that no queued part was begun (below)
+    assert stopped_in < 20, stopped_in
     assert f"Stopped by {signal.Signals(signum).name}" in err and "run the same command again" in err
     assert "Traceback" not in err
     fetched = {p for p, _ in server.requests if p.endswith(".tar.gz")}
