@@ -8,7 +8,19 @@ import torchvision
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from arc.nn.choices import BACKBONES, DEFAULT_STAGES, IMPLS, MOTIONS, STAGES, check_choice, check_n, parse_stages
+from arc.nn.choices import (
+    ARU_NAMES,
+    ATTENTIONS,
+    BACKBONES,
+    DEFAULT_STAGES,
+    IMPLS,
+    MOTIONS,
+    STAGES,
+    check_choice,
+    check_n,
+    parse_aru_terms,
+    parse_stages,
+)
 from arc.nn.layer import ARCConv2d
 from arc.nn.motion import MotionSqueeze
 from arc.nn.shift import TemporalShift
@@ -107,6 +119,8 @@ def build_model(
     shift: bool = True,
     motion: str = "none",
     impl: str = "lean",
+    aru_terms=ARU_NAMES,
+    attention: str = "both",
 ) -> VideoResNet:
     """ARC-TSM on a torchvision ResNet (`r18`, `r34`, `r50`, `r101`).
 
@@ -118,6 +132,10 @@ def build_model(
     of a torchvision ResNet or of a TSM / ARC-TSM model of this backbone (`arc.nn.weights`).
     `motion="ms"`: MotionSqueeze after res3 (MSNet; with ARC, ARC-MSN); pretrained weights load into the
     backbone and the MS module keeps its own initialisation (listed in `load_report`).
+    `aru_terms` (some of `embed`, `fuse`, `attend`; `"none"` or `()` for none) and `attention` (`both`, `space`,
+    `time`): the ARU terms every ARC layer keeps and the attention's pooled views — the paper's ablations
+    (`ARCConv2d`, docs/layer.md "Ablations"). A checkpoint's `model_config` without them was a full layer: the
+    defaults.
     `impl`: how the ARC layers are differentiated (`ARCConv2d`'s `impl`, `arc.nn.choices.IMPLS`); not in `config`,
     which says what the model computes (a checkpoint loads into either).
     """
@@ -132,9 +150,12 @@ def build_model(
     stages = parse_stages(stages)
     check_choice(motion, MOTIONS, "motion")
     check_choice(impl, IMPLS, "impl")
+    aru_terms = parse_aru_terms(aru_terms)
+    check_choice(attention, ATTENTIONS, "attention")
     config = dict(backbone=backbone, num_classes=num_classes, num_segments=num_segments, n=n, stages=list(stages),
-                  dropout=dropout, pool=pool, aru_act=aru_act, shift=shift, motion=motion)
-    arc = dict(n=n, pool=pool, aru_act=aru_act, impl=impl) if n > 1 else None
+                  dropout=dropout, pool=pool, aru_act=aru_act, shift=shift, motion=motion, aru_terms=list(aru_terms),
+                  attention=attention)
+    arc = dict(n=n, pool=pool, aru_act=aru_act, impl=impl, aru_terms=aru_terms, attention=attention) if n > 1 else None
     resnet = getattr(torchvision.models, BACKBONES[backbone][0])(weights=None)
     every = 2 if len(resnet.layer3) >= 23 else 1  # TSM's n_round: decided by layer3, applied to all four stages
     for paper_name, layer_name in STAGES.items():
