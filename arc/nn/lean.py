@@ -211,14 +211,14 @@ def _add_terms(y, j, p: Params, sums: Sums | None, s: Settings, size, inplace: b
     """Part `j`'s terms into the running sums of Eqs. 6–7, at the part's resolution, each inside its matrix product
     (β = 1); returns the new `Sums` and the two pooled maps (the inputs of `Wa_j`; None for a view that is off)."""
     views = () if p.attend is None else ATTENTION_VIEWS[s.attention]
-    space = pool_space(y, s.pool, size) if "space" in views else None
-    time = pool_time(y, s.pool, s.T) if "time" in views else None
-    inputs = (None if p.fuse is None else y, space, time)
+    pooled_space = pool_space(y, s.pool, size) if "space" in views else None
+    pooled_time = pool_time(y, s.pool, s.T) if "time" in views else None
+    inputs = (None if p.fuse is None else y, pooled_space, pooled_time)
     maps = (_slice(p.fuse, j), _slice(p.attend, j), _slice(p.attend, j))
     low = _autocast_dtype(y.device.type) is not None  # autocast leaves out= products alone: add the term after
     totals = (None,) * 3 if sums is None else sums
-    return Sums(*(_add_term(m, t, total, inplace, low) for m, t, total in zip(maps, inputs, totals, strict=True))), \
-        space, time
+    sums = Sums(*(_add_term(m, t, total, inplace, low) for m, t, total in zip(maps, inputs, totals, strict=True)))
+    return sums, pooled_space, pooled_time
 
 
 def _add_term(weight, t, total, inplace: bool, low: bool):
