@@ -27,7 +27,18 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from arc.data.registry import DATASETS
-from arc.nn.choices import BACKBONES, DEFAULT_STAGES, POOLS, parse_stages
+from arc.nn.choices import (
+    ARU_NAMES,
+    ATTENTION_VIEWS,
+    ATTENTIONS,
+    BACKBONES,
+    DEFAULT_STAGES,
+    POOLS,
+    ablation_label,
+    check_choice,
+    parse_aru_terms,
+    parse_stages,
+)
 from arc.nn.layer import ARCConv2d
 from arc.nn.models import build_model
 
@@ -42,14 +53,24 @@ def _out_size(size: int, K: int, stride: int) -> int:
     return (size + 2 * (K // 2) - K) // stride + 1
 
 
-def flops_formula(C: int, H: int, W: int, T: int, K: int, n: int, *, cout: int | None = None, stride: int = 1) -> int:
+def aru_parts(aru_terms=ARU_NAMES, attention: str = "both") -> tuple[bool, bool, bool, bool, bool]:
+    """Which of the ARU's costs a layer with these ablation options has: `(embed, fuse, attend, space, time)` —
+    the three terms, and the attention's spatial (`PoolS`) and temporal (`PoolT`) views (none without `attend`)."""
+    terms = parse_aru_terms(aru_terms)
+    views = ATTENTION_VIEWS[check_choice(attention, ATTENTIONS, "attention")] if "attend" in terms else ()
+    return "embed" in terms, "fuse" in terms, "attend" in terms, "space" in views, "time" in views
+
+
+def flops_formula(C: int, H: int, W: int, T: int, K: int, n: int, *, cout: int | None = None, stride: int = 1,
+                  aru_terms=ARU_NAMES, attention: str = "both") -> int:
     """Eq. 8, multiply-adds of one ARC conv layer on one clip: `K²C²HWT + C²HWT + C²(HWT + HW + T)(n-1)/n`.
 
     (conv + embedding `We` + the `n-1` fusion maps at every position + the `n-1` attention maps on the
-    spatially and temporally pooled parts.) `C` is `Cin`; with `cout` or `stride` it is generalised to what the
-    layer executes: conv `K²·Cin·Cout·H'W'T`, embedding `Cin²·HWT`, fusion `(n-1)·Cin·c·H'W'T`, attention
+    temporally (`HW`) and spatially (`T`) pooled parts.) `C` is `Cin`; with `cout` or `stride` it is generalised to
+    what the layer executes: conv `K²·Cin·Cout·H'W'T`, embedding `Cin²·HWT`, fusion `(n-1)·Cin·c·H'W'T`, attention
     `(n-1)·Cin·c·(H'W' + T)` with `c = Cout/n` and `H'×W'` the output size (the 1×1 maps run at the output
-    resolution, before the nearest resize). `n = 1` is the plain conv, `K²·Cin·Cout·H'W'T`.
+    resolution, before the nearest resize). `n = 1` is the plain conv, `K²·Cin·Cout·H'W'T`. A term left out by
+    `aru_terms`, or a view left out by `attention`, drops out (`aru_parts`).
     """
     cin, cout = C, C if cout is None else cout
     Ho, Wo = _out_size(H, K, stride), _out_size(W, K, stride)
@@ -57,16 +78,19 @@ def flops_formula(C: int, H: int, W: int, T: int, K: int, n: int, *, cout: int |
     if n == 1:
         return conv
     c = cout // n
-    return conv + cin * cin * H * W * T + (n - 1) * cin * c * (Ho * Wo * T + Ho * Wo + T)
+    embed, fuse, _, space, time = aru_parts(aru_terms, attention)
+    return conv + embed * cin * cin * H * W * T + (n - 1) * cin * c * (fuse * Ho * Wo * T + time * Ho * Wo + space * T)
 
 
-def params_formula(C: int, K: int, n: int, *, cout: int | None = None, bias: bool = False) -> int:
+def params_formula(C: int, K: int, n: int, *, cout: int | None = None, bias: bool = False,
+                   aru_terms=ARU_NAMES) -> int:
     """Eq. 9 corrected: `K²C² + C² + 2C²(n-1)/n` — conv, embedding `We [C, C]`, and `n-1` fusion AND `n-1`
     attention maps of `C × C/n` each. Generalised: `K²·Cin·Cout + Cin² + 2(n-1)·Cin·Cout/n` (+ `Cout` bias).
-    `n = 1`: the plain conv."""
+    `n = 1`: the plain conv. A term left out by `aru_terms` has no parameters (`attention` changes none)."""
     cin, cout = C, C if cout is None else cout
     conv = K * K * cin * cout + (cout if bias else 0)
-    return conv if n == 1 else conv + cin * cin + 2 * (n - 1) * cin * (cout // n)
+    embed, fuse, attend, _, _ = aru_parts(aru_terms)
+    return conv if n == 1 else conv + embed * cin * cin + (fuse + attend) * (n - 1) * cin * (cout // n)
 
 
 def params_printed(C: int, K: int, n: int, *, cout: int | None = None, bias: bool = False) -> int:
@@ -76,31 +100,38 @@ def params_printed(C: int, K: int, n: int, *, cout: int | None = None, bias: boo
     return conv if n == 1 else conv + cin * cin + (n - 1) * cin * (cout // n)
 
 
-def memory_formula(C: int, H: int, W: int, T: int, n: int) -> int:
+def memory_formula(C: int, H: int, W: int, T: int, n: int, *, aru_terms=ARU_NAMES, attention: str = "both") -> int:
     """Eq. 10 read with `C` for the printed `C²`: `2·CHWT + (n-1)·CHWT + CHW + CT` elements in training —
     input and embedded map, the `n-1` evolving states, the temporal (`C×H×W`) and spatial (`C×T`) attention maps.
-    `n = 1`: the plain conv keeps its input, `CHWT`."""
+    `n = 1`: the plain conv keeps its input, `CHWT`. A term or view left out drops out: no embedding, no embedded
+    map; no attention (or one view), no (or one) attention map."""
     if n == 1:
         return C * H * W * T
-    return 2 * C * H * W * T + (n - 1) * C * H * W * T + C * H * W + C * T
+    embed, _, _, space, time = aru_parts(aru_terms, attention)
+    return (1 + embed) * C * H * W * T + (n - 1) * C * H * W * T + time * C * H * W + space * C * T
 
 
 def memory_saved(C: int, H: int, W: int, T: int, K: int, n: int, *, cout: int | None = None, stride: int = 1,
-                 impl: str = "lean") -> int:
-    """What the bare layer really keeps for one clip, in elements (`measure_memory`; max or mean pool, ReLU σ).
+                 impl: str = "lean", pool: str = "max", aru_terms=ARU_NAMES, attention: str = "both") -> int:
+    """What the bare layer really keeps for one clip, in elements (`measure_memory`; ReLU σ; with mean pooling,
+    sizes whose `U` copies evenly).
 
     `impl="lean"` (the default layer): `Cin·HWT + Cout·H'W'T` — the input `X0` and the output `Y`, whose parts
     are the inputs of the maps; everything else is rebuilt in the backward (`n = 1`: `X0` only, a plain conv).
     `impl="autograd"` (the definition): `Cin·HWT + (n-1)·(2·Cin·HWT + c·(H'W'T + H'W' + T))` — `X0`, and for
     each of the `n-1` steps the part `Y_i` and its two pooled maps (inputs of `Wf_i`, `Wa_i`) and the two ReLU
-    outputs `σ(E + A)` and `Z` (the state also feeds the next part's conv); `E` is only added, never kept."""
+    outputs `σ(E + A)` and `Z` (the state also feeds the next part's conv); `E` is only added, never kept. Under
+    ablation the part is kept only for the fusion or a max pool (a mean keeps nothing), a pooled map only for its
+    view of the attention."""
     cin, cout = C, C if cout is None else cout
     if n == 1:
         return cin * H * W * T
     Ho, Wo = _out_size(H, K, stride), _out_size(W, K, stride)
     if impl == "lean":
         return cin * H * W * T + cout * Ho * Wo * T
-    per_step = 2 * cin * H * W * T + (cout // n) * (Ho * Wo * T + Ho * Wo + T)
+    _, fuse, attend, space, time = aru_parts(aru_terms, attention)
+    part = fuse or attend and pool == "max"
+    per_step = 2 * cin * H * W * T + (cout // n) * (part * Ho * Wo * T + time * Ho * Wo + space * T)
     return cin * H * W * T + (n - 1) * per_step
 
 
@@ -148,7 +179,8 @@ def measure_memory(module: nn.Module, *inputs: torch.Tensor, run=None) -> int:
 
 def check_layer_args(
     C: int | None = None, H: int = 14, W: int | None = None, T: int = 8, K: int = 3, n: int = 4, stride: int = 1,
-    *, cin: int | None = None, cout: int | None = None, pool: str = "max",
+    *, cin: int | None = None, cout: int | None = None, pool: str = "max", aru_terms=ARU_NAMES,
+    attention: str = "both",
 ) -> tuple[int, int, int, int]:
     """Validate the layer arguments; returns `(cin, cout, H, W)`. Raises ValueError naming the bad option."""
     cin = C if cin is None else cin
@@ -166,34 +198,42 @@ def check_layer_args(
         raise ValueError(f"n={n} must divide the output channels C/cout={cout}")
     if pool not in POOLS:
         raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
+    aru_parts(aru_terms, attention)
     return cin, cout, H, W
 
 
 def layer_report(
     C: int | None = None, H: int = 14, W: int | None = None, T: int = 8, K: int = 3, n: int = 4, stride: int = 1,
-    *, cin: int | None = None, cout: int | None = None, pool: str = "max",
+    *, cin: int | None = None, cout: int | None = None, pool: str = "max", aru_terms=ARU_NAMES,
+    attention: str = "both",
 ) -> dict:
     """Formulas vs measured counts of one bias-free ARC conv (padding `K//2`) on one clip `[T, Cin, H, W]`.
 
-    Returns `{"layer": {"cin", "cout", "H", "W", "T", "K", "n", "stride", "pool"}, "formula": {"flops", "params",
+    Returns `{"layer": {"cin", "cout", "H", "W", "T", "K", "n", "stride", "pool", "aru_terms", "attention"},
+    "formula": {"flops", "params",
     "params_printed", "memory_elements"}, "measured": {"flops", "params", "memory_elements",
     "memory_elements_autograd"}, "plain": {"flops", "params", "memory_elements"}}`; flops are multiply-adds for one
     clip (N = 1), `plain` is the wrapped conv alone; `memory_elements` is what the layer as trained keeps
     (`impl="lean"`), `memory_elements_autograd` what the same layer keeps run by its autograd definition. With
     `cin = cout` and stride 1 the formulas are Eqs. 8–10 exactly; otherwise their generalisation to what the layer
-    executes.
+    executes. The ablation options (`aru_terms`, `attention`) drop their terms from the layer and from the
+    formulas; Eq. 9 as printed (`params_printed`) counts the three terms, and is None when one is left out.
     """
-    cin, cout, H, W = check_layer_args(C, H, W, T, K, n, stride, cin=cin, cout=cout, pool=pool)
+    cin, cout, H, W = check_layer_args(C, H, W, T, K, n, stride, cin=cin, cout=cout, pool=pool, aru_terms=aru_terms,
+                                       attention=attention)
+    aru = dict(aru_terms=parse_aru_terms(aru_terms), attention=attention)
     conv = nn.Conv2d(cin, cout, K, stride, padding=K // 2, bias=False)
-    layer = ARCConv2d.from_conv(conv, n=n, num_segments=T, pool=pool)
+    layer = ARCConv2d.from_conv(conv, n=n, num_segments=T, pool=pool, **aru)
     x = torch.rand(T, cin, H, W, requires_grad=True)
+    full = aru["aru_terms"] == ARU_NAMES
     return {
-        "layer": dict(cin=cin, cout=cout, H=H, W=W, T=T, K=K, n=n, stride=stride, pool=pool),
+        "layer": dict(cin=cin, cout=cout, H=H, W=W, T=T, K=K, n=n, stride=stride, pool=pool,
+                      aru_terms=list(aru["aru_terms"]), attention=attention),
         "formula": {
-            "flops": flops_formula(cin, H, W, T, K, n, cout=cout, stride=stride),
-            "params": params_formula(cin, K, n, cout=cout),
-            "params_printed": params_printed(cin, K, n, cout=cout),
-            "memory_elements": memory_formula(cin, H, W, T, n),
+            "flops": flops_formula(cin, H, W, T, K, n, cout=cout, stride=stride, **aru),
+            "params": params_formula(cin, K, n, cout=cout, aru_terms=aru_terms),
+            "params_printed": params_printed(cin, K, n, cout=cout) if full else None,
+            "memory_elements": memory_formula(cin, H, W, T, n, **aru),
         },
         "measured": {
             "flops": measure_multiply_adds(layer, x),
@@ -207,7 +247,7 @@ def layer_report(
 
 
 def check_model_args(backbone: str, frames: int = 8, num_classes: int = NUM_CLASSES, stages=DEFAULT_STAGES,
-                     n: int = 4, size: int = 224) -> tuple[str, ...]:
+                     n: int = 4, size: int = 224, aru_terms=ARU_NAMES, attention: str = "both") -> tuple[str, ...]:
     """Validate the arguments of a whole model on one clip of `size`×`size` frames; returns the stages as a sorted
     tuple (`stages` may be `"res3,res4"`). Raises ValueError naming the bad option."""
     if backbone not in BACKBONES:
@@ -217,44 +257,51 @@ def check_model_args(backbone: str, frames: int = 8, num_classes: int = NUM_CLAS
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if size < MIN_SIZE:
         raise ValueError(f"size must be at least {MIN_SIZE} pixels (ResNet's stride), got {size}")
+    aru_parts(aru_terms, attention)
     return parse_stages(stages)
 
 
 def model_report(
     backbone: str, frames: int = 8, num_classes: int = NUM_CLASSES, stages=DEFAULT_STAGES,
-    n: int = 4, size: int = 224, device: str | torch.device = "meta", memory: bool = True,
+    n: int = 4, size: int = 224, device: str | torch.device = "meta", memory: bool = True, aru_terms=ARU_NAMES,
+    attention: str = "both",
 ) -> dict:
     """Whole-model multiply-adds (one clip `[1, frames, 3, size, size]`, forward), parameters and training memory
-    of TSM and of ARC-TSM with ARC in `stages`: `{"model": {"backbone", "frames", "num_classes", "stages", "n",
-    "size"}, "tsm": {"flops", "params", "memory_elements"}, "arc": {…}}`.
+    of TSM and of ARC-TSM with ARC in `stages` (its layers with the ablation options `aru_terms`, `attention`):
+    `{"model": {"backbone", "frames", "num_classes", "stages", "n", "size", "aru_terms", "attention"}, "tsm":
+    {"flops", "params", "memory_elements"}, "arc": {…}}`.
 
     Multiply-adds and parameters run on the meta device by default: the same operators are dispatched with shapes
     only, which is all FlopCounterMode reads, so ResNet-101 at 16 frames costs no real compute. Memory
     (`memory=True`) is `measure_memory` of one training-mode forward of the clip on the CPU, a real forward:
     storages are told apart by address."""
-    stages = check_model_args(backbone, frames, num_classes, stages, n, size)
-    out = {"model": _model_args(backbone, frames, num_classes, stages, n, size)}
+    stages = check_model_args(backbone, frames, num_classes, stages, n, size, aru_terms, attention)
+    aru = dict(aru_terms=parse_aru_terms(aru_terms), attention=attention)
+    out = {"model": _model_args(backbone, frames, num_classes, stages, n, size, **aru)}
     for name, steps in (("tsm", 1), ("arc", n)):
         with torch.device(device):
-            model = build_model(backbone, num_classes, num_segments=frames, n=steps, stages=stages).eval()
+            model = build_model(backbone, num_classes, num_segments=frames, n=steps, stages=stages, **aru).eval()
             clip = torch.empty(1, frames, 3, size, size)
         out[name] = {"flops": measure_multiply_adds(model, clip), "params": measure_params(model)}
         if memory:
-            out[name]["memory_elements"] = model_memory(backbone, frames, num_classes, stages, steps, size)
+            out[name]["memory_elements"] = model_memory(backbone, frames, num_classes, stages, steps, size, **aru)
     return out
 
 
-def _model_args(backbone: str, frames: int, num_classes: int, stages, n: int, size: int) -> dict:
-    return dict(backbone=backbone, frames=frames, num_classes=num_classes, stages=list(stages), n=n, size=size)
+def _model_args(backbone: str, frames: int, num_classes: int, stages, n: int, size: int, aru_terms,
+                attention: str) -> dict:
+    return dict(backbone=backbone, frames=frames, num_classes=num_classes, stages=list(stages), n=n, size=size,
+                aru_terms=list(aru_terms), attention=attention)
 
 
 def model_memory(backbone: str, frames: int = 8, num_classes: int = NUM_CLASSES, stages=DEFAULT_STAGES,
-                 n: int = 4, size: int = 224, impl: str = "lean") -> int:
+                 n: int = 4, size: int = 224, impl: str = "lean", aru_terms=ARU_NAMES, attention: str = "both") -> int:
     """Elements one training-mode forward of a clip `[1, frames, 3, size, size]` keeps for the backward (the
     activation memory of one clip; `n = 1` or no stages: TSM). `impl="autograd"` trains ARC's autograd definition."""
-    stages = check_model_args(backbone, frames, num_classes, stages, n, size)
+    stages = check_model_args(backbone, frames, num_classes, stages, n, size, aru_terms, attention)
     torch.manual_seed(0)
-    model = build_model(backbone, num_classes, num_segments=frames, n=n, stages=stages, impl=impl).train()
+    model = build_model(backbone, num_classes, num_segments=frames, n=n, stages=stages, impl=impl,
+                        aru_terms=aru_terms, attention=attention).train()
     return measure_memory(model, torch.rand(1, frames, 3, size, size))
 
 
@@ -277,7 +324,7 @@ def correlation_multiply_adds(frames: int, size: int = 224, channels: int = 64, 
 
 def motion_report(
     backbone: str, frames: int = 8, num_classes: int = NUM_CLASSES, stages=DEFAULT_STAGES,
-    n: int = 4, size: int = 224, device: str | torch.device = "meta",
+    n: int = 4, size: int = 224, device: str | torch.device = "meta", aru_terms=ARU_NAMES, attention: str = "both",
 ) -> dict:
     """Multiply-adds (one clip, forward) and parameters of TSM, MSN (TSM + MotionSqueeze after res3) and ARC-MSN,
     of the MS module alone, and the paper's Table 7 row (None for a backbone it does not report):
@@ -289,13 +336,15 @@ def motion_report(
     is what is measured here, so the window's count is added."""
     from arc.nn.motion import MotionSqueeze
 
-    stages = check_model_args(backbone, frames, num_classes, stages, n, size)
+    stages = check_model_args(backbone, frames, num_classes, stages, n, size, aru_terms, attention)
     if frames < 2:
         raise ValueError(f"frames must be >= 2 with the MotionSqueeze module (it pairs frame t with t+1), got {frames}")
-    out = {"model": _model_args(backbone, frames, num_classes, stages, n, size)}
+    aru = dict(aru_terms=parse_aru_terms(aru_terms), attention=attention)
+    out = {"model": _model_args(backbone, frames, num_classes, stages, n, size, **aru)}
     for name, steps, motion in (("tsm", 1, "none"), ("msn", 1, "ms"), ("arc_msn", n, "ms")):
         with torch.device(device):
-            model = build_model(backbone, num_classes, num_segments=frames, n=steps, stages=stages, motion=motion)
+            model = build_model(backbone, num_classes, num_segments=frames, n=steps, stages=stages, motion=motion,
+                                **aru)
             clip = torch.empty(1, frames, 3, size, size)
         extra = 0
         for m in model.modules():
@@ -329,14 +378,16 @@ def layer_table(report: dict) -> Table:
     cin, cout, n = a["cin"], a["cout"], a["n"]
     square = cin == cout and a["stride"] == 1
     plain_memory = p["memory_elements"]
+    printed = f["params_printed"]
     table = Table(
         f"ARC conv layer: Cin={cin}, Cout={cout}, {a['H']}×{a['W']}, T={a['T']}, K={a['K']}, n={n}, "
-        f"stride {a['stride']}; one clip (N=1), multiply-adds of the forward",
+        f"stride {a['stride']}{_ablation(a)}; one clip (N=1), multiply-adds of the forward",
         ["", "formula" if square else "formula (generalised)", "measured", "plain conv", "ARC / plain"],
         [
             ["multiply-adds, Eq. 8", f["flops"], m["flops"], p["flops"], m["flops"] / p["flops"]],
             ["parameters, Eq. 9 corrected", f["params"], m["params"], p["params"], m["params"] / p["params"]],
-            ["parameters, Eq. 9 as printed", f["params_printed"], None, p["params"], f["params_printed"] / p["params"]],
+            *([["parameters, Eq. 9 as printed", printed, None, p["params"], printed / p["params"]]]
+              if printed is not None else []),
             ["training memory (elements), Eq. 10", f["memory_elements"], m["memory_elements"], plain_memory,
              m["memory_elements"] / plain_memory],
             ["  the same, autograd definition", None, m["memory_elements_autograd"], plain_memory,
@@ -349,24 +400,34 @@ def layer_table(report: dict) -> Table:
     if n == 1:
         table.notes.append("n = 1: ARC is the plain conv (no ARU parameters).")
         return table
-    table.notes += [
-        f"Eq. 9 as printed, K²C² + C² + C²(n-1)/n = {f['params_printed']:,}, counts one set of maps. The layer holds "
-        f"n-1 = {n - 1} fusion AND {n - 1} attention maps of {cin}×{cout // n} each, i.e. "
-        f"{f['params'] - f['params_printed']:,} parameters more: {f['params']:,}, which is what the layer has.",
-        f"Memory: Eq. 10 counts the input, the embedded map, n-1 states and the two attention maps. The layer keeps "
+    if printed is not None:
+        table.notes.append(
+            f"Eq. 9 as printed, K²C² + C² + C²(n-1)/n = {printed:,}, counts one set of maps. The layer holds "
+            f"n-1 = {n - 1} fusion AND {n - 1} attention maps of {cin}×{cout // n} each, i.e. "
+            f"{f['params'] - printed:,} parameters more: {f['params']:,}, which is what the layer has.")
+    else:
+        table.notes.append("Ablation: the formulas leave out the terms the layer leaves out; Eq. 9 as printed counts "
+                           "all three terms, so it is not shown.")
+    table.notes.append(
+        f"Memory: Eq. 10 counts the input, the embedded map, n-1 states and the attention maps. The layer keeps "
         f"its input and output and rebuilds the rest in the backward: {m['memory_elements'] / f['memory_elements']:.2f}"
-        f"× Eq. 10. Its autograd definition keeps the input and, per step, the part Y_i, its two pooled maps, "
-        f"σ(E + A_i) and the state Z_i: {m['memory_elements_autograd'] / f['memory_elements']:.2f}× Eq. 10.",
-    ]
+        f"× Eq. 10. Its autograd definition keeps the input and, per step, the part Y_i, its pooled maps, "
+        f"σ(E + A_i) and the state Z_i: {m['memory_elements_autograd'] / f['memory_elements']:.2f}× Eq. 10.")
     if not square:
         table.notes.append("Cin ≠ Cout or stride > 1: the formulas are Eqs. 8–10 generalised to what the layer "
                            "executes (1×1 maps at the output resolution).")
     return table
 
 
+def _ablation(a: dict) -> str:
+    """`, ARU terms fuse,attend, attention space` for a report's ablation options that are not the defaults."""
+    label = ablation_label(a.get("aru_terms", ARU_NAMES), a.get("attention", "both"))
+    return f", {label}" if label else ""
+
+
 def _model_title(a: dict, what: str) -> str:
     return (f"{a['backbone']}, {a['frames']} frames at {a['size']}×{a['size']}, {a['num_classes']} classes, ARC in "
-            f"{','.join(a['stages']) or 'no stage'}{what}")
+            f"{','.join(a['stages']) or 'no stage'}{_ablation(a)}{what}")
 
 
 def model_table(report: dict) -> Table:

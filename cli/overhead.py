@@ -8,6 +8,7 @@ import click
 from click.core import ParameterSource
 
 from arc.cli.errors import OneLineError
+from arc.cli.options import ablation_options
 from arc.cli.table import print_table
 from arc.data.registry import DATASETS
 from arc.nn.choices import BACKBONES, DEFAULT_STAGES, MOTIONS, POOLS
@@ -44,9 +45,11 @@ def _given(ctx: click.Context, names) -> list[str]:
 @click.option("--stride", type=int, default=1, show_default=True, help="[layer] Conv stride.")
 @click.option("--pool", type=click.Choice(POOLS), default="max", show_default=True,
               help="[layer] ARC pooling: max (the paper) or mean (the authors' released code).")
+@ablation_options("ARC's layers")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.pass_context
-def overhead(ctx, model, frames, num_classes, size, stages, motion, n, C, H, W, T, K, cin, cout, stride, pool, as_json):
+def overhead(ctx, model, frames, num_classes, size, stages, motion, n, C, H, W, T, K, cin, cout, stride, pool,
+             aru_terms, attention, as_json):
     """Multiply-adds, parameters and training memory of ARC: formulas vs measured.
 
     One layer (default): `arc overhead --C 256 --H 14 --n 4`. Whole model (one clip at --size, 224 by default):
@@ -64,7 +67,7 @@ def overhead(ctx, model, frames, num_classes, size, stages, motion, n, C, H, W, 
         report_of, table_of = (oh.motion_report, oh.motion_table) if motion == "ms" else \
             (oh.model_report, oh.model_table)
         try:
-            report = report_of(model, frames, num_classes, stages, n, size)
+            report = report_of(model, frames, num_classes, stages, n, size, aru_terms=aru_terms, attention=attention)
         except ValueError as e:
             raise OneLineError(f"arc overhead --model: {e}") from None
         _show(report, table_of, as_json)
@@ -74,7 +77,8 @@ def overhead(ctx, model, frames, num_classes, size, stages, motion, n, C, H, W, 
     if stray:
         raise OneLineError(f"{', '.join(stray)}: valid only with --model BACKBONE")
     try:
-        report = oh.layer_report(C=C, H=H, W=W, T=T, K=K, n=n, stride=stride, cin=cin, cout=cout, pool=pool)
+        report = oh.layer_report(C=C, H=H, W=W, T=T, K=K, n=n, stride=stride, cin=cin, cout=cout, pool=pool,
+                                 aru_terms=aru_terms, attention=attention)
     except ValueError as e:
         raise OneLineError(f"arc overhead: {e}") from None
     _show(report, oh.layer_table, as_json)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from arc.cli.errors import OneLineError, is_main_process, one_line
-from arc.cli.options import device_option
+from arc.cli.options import ablation_options, device_option
 from arc.data.registry import DATASETS
 from arc.data.sampling import SAMPLINGS
 from arc.nn.choices import ARU_ACTS, BACKBONES, DEFAULT_STAGES, MOTIONS, POOLS
@@ -37,6 +37,7 @@ PRESET = "(default: the dataset's recipe)"
               help="ARC pooling of the backward attention: max (the paper) or mean (the authors' released code).")
 @click.option("--aru-act", type=click.Choice(ARU_ACTS), default="relu", show_default=True,
               help="σ of the ARU: relu (the paper) or leaky_relu, slope 0.01 (the authors' released code).")
+@ablation_options()
 @click.option("--sampling", type=click.Choice(SAMPLINGS), default=None,
               help="Frames of a clip: tsm = TSM's sampler (the authors'; the last N mod T frames are never drawn in "
                    "training, 2 test clips = TSM's twice_sample), uniform = segments that cover every frame. "
@@ -69,7 +70,9 @@ PRESET = "(default: the dataset's recipe)"
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="torch CPU threads per process (default: torch's; on a busy machine 1 is often fastest).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Output folder (default runs/<dataset>-<backbone>-<arch>; on --resume the checkpoint's folder).")
+              help="Output folder (default runs/<dataset>-<backbone>-<arch>, where <arch> is tsn, tsm, msn or arcN "
+                   "followed by each ARC option not at its default, e.g. arc4-aru-terms-fuse-attend; on --resume the "
+                   "checkpoint's folder).")
 @click.option("--resume", type=click.Path(dir_okay=False), default=None,
               help="Continue the run saved in this checkpoint (e.g. OUT/last.pt), at the exact batch.")
 @click.option("--save-every", default="0", show_default=True,

@@ -14,6 +14,8 @@ The three sums over `j < i` are running sums (`fused`, `attend_space`, `attend_t
 `i − 1`'s term. The backward walks the parts in reverse; the gradient of a running sum flows unchanged to every
 earlier step, and at step `i` it is handed to part `i − 1` through that part's term.
 
+This is the full layer: the ablations of `arc.ARCConv2d` (`aru_terms`, `attention`; docs/layer.md) are not here.
+
 The forward keeps what the backward needs in a `LayerCache` (one `StepCache` per part); `cache_stats(cache)`
 counts, from the finished cache, the multiply-adds that ran and the elements kept (docs/reference.md).
 """

@@ -15,6 +15,7 @@ from arc.cli.main import COMMANDS, cli
 from arc.cli.options import Device
 from arc.data.registry import DATASETS, SPLITS
 from arc.data.sampling import SAMPLINGS, TEST_CROPS
+from arc.nn import choices
 from arc.nn.choices import ARU_ACTS, BACKBONES, DEFAULT_STAGES, IMPLS, MOTIONS, POOLS, parse_stages
 from arc.runtime import AMP_MODES
 from arc.training.schedule import SCHEDULES
@@ -26,6 +27,7 @@ CHOICES = {
     "--impl": IMPLS, "--pool": POOLS, "--backbone": tuple(BACKBONES), "--model": tuple(BACKBONES), "--amp": AMP_MODES,
     "--split": SPLITS, "--crops": tuple(str(c) for c in TEST_CROPS), "--dataset": tuple(DATASETS),
     "--aru-act": ARU_ACTS, "--motion": MOTIONS, "--sampling": SAMPLINGS, "--schedule": SCHEDULES,
+    "--aru-terms": choices.ARU_NAMES, "--attention": choices.ATTENTIONS,
 }
 
 
@@ -117,6 +119,7 @@ FACTS = {   # what a literal in the package's code may not spell out again, and 
     "backbones": (set(BACKBONES), None), "stages": (set(DEFAULT_STAGES), "arc/nn/choices.py"),
     "pools": (set(POOLS), "arc/nn/choices.py"), "ARU activations": (set(ARU_ACTS), "arc/nn/choices.py"),
     "motions": (set(MOTIONS), "arc/nn/choices.py"), "implementations": (set(IMPLS), "arc/nn/choices.py"),
+    "ARU terms": (set(choices.ARU_NAMES), "arc/nn/choices.py"), "attention views": (set(choices.ATTENTIONS), None),
     "AMP modes": (set(AMP_MODES), "arc/runtime/__init__.py"),
     "AMP modes but auto": (set(AMP_MODES) - {"auto"}, None), "splits": (set(SPLITS), "arc/data/registry.py"),
     "samplings": (set(SAMPLINGS), "arc/data/sampling.py"), "test crops": (set(TEST_CROPS), "arc/data/sampling.py"),

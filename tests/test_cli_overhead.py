@@ -36,9 +36,10 @@ def test_model_json_matches_the_library_and_has_the_training_memory():
     report = json.loads(result.stdout)
     assert report == oh.model_report("r18", 4, 174, ("res4", "res5"), 2, 64)
     assert {k: set(v) for k, v in report.items()} == {
-        "model": {"backbone", "frames", "num_classes", "stages", "n", "size"},
+        "model": {"backbone", "frames", "num_classes", "stages", "n", "size", "aru_terms", "attention"},
         **{m: {"flops", "params", "memory_elements"} for m in ("tsm", "arc")}}
-    assert report["model"] == dict(backbone="r18", frames=4, num_classes=174, stages=["res4", "res5"], n=2, size=64)
+    assert report["model"] == dict(backbone="r18", frames=4, num_classes=174, stages=["res4", "res5"], n=2, size=64,
+                                   aru_terms=["embed", "fuse", "attend"], attention="both")
 
 
 def test_layer_table_shows_formula_measured_ratio_and_names_the_eq9_gap():

@@ -42,7 +42,8 @@ def random_layer(cin, cout, stride, bias, pool="max", aru_act="relu", n=4, with_
 
 
 def literal_arc(layer: ARCConv2d, x: torch.Tensor) -> torch.Tensor:
-    """docs/layer.md written out literally: U(Y_j) materialised, pooled at full size, maps on full-size tensors."""
+    """docs/layer.md written out literally: U(Y_j) materialised, pooled at full size, maps on full-size tensors; a
+    term the layer leaves out (`aru_terms`) is 0 (`E = X0`), the attention pools the views `attention` names."""
     n, c, size = layer.n, layer.out_channels // layer.n, x.shape[-2:]
     sigma = F.relu if layer.aru_act == "relu" else (lambda v: F.leaky_relu(v, 0.01))
 
@@ -62,12 +63,16 @@ def literal_arc(layer: ARCConv2d, x: torch.Tensor) -> torch.Tensor:
         pooled = clips.amax(1, keepdim=True) if layer.pool == "max" else clips.mean(1, keepdim=True)
         return pooled.expand_as(clips).reshape(u.shape)
 
+    def pooled(u):
+        return {"both": pool_s(u) + pool_t(u), "space": pool_s(u), "time": pool_t(u)}[layer.attention]
+
+    terms = layer.aru_terms
     ys = [f(x, 0)]
-    E = x + star(layer.embed, x)
+    E = x + star(layer.embed, x) if "embed" in terms else x
     for i in range(1, n):
         us = [F.interpolate(y, size=size, mode="nearest") for y in ys]
-        A = sum(star(layer.attend[j], pool_s(u) + pool_t(u)) for j, u in enumerate(us))
-        Fu = sum(star(layer.fuse[j], u) for j, u in enumerate(us))
+        A = sum(star(layer.attend[j], pooled(u)) for j, u in enumerate(us)) if "attend" in terms else 0
+        Fu = sum(star(layer.fuse[j], u) for j, u in enumerate(us)) if "fuse" in terms else 0
         ys.append(f(sigma(sigma(E + A) + Fu), i))
     return torch.cat(ys, 1)
 

@@ -17,6 +17,7 @@ from strategies import LayerShape, aru_acts, canonical_params, layer_shapes, poo
 from torch import nn
 
 from arc import ARCConv2d, reference
+from arc.nn.choices import ARU_NAMES
 from arc.overhead import measure_memory
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -38,7 +39,8 @@ def lean_cases(draw):
 
 
 def build(case: dict, impl: str, n: int | None = None) -> ARCConv2d:
-    """The layer of `case` in float64 with random conv, BatchNorm statistics and ARU maps (seeded by the case)."""
+    """The layer of `case` in float64 with random conv, BatchNorm statistics and ARU maps (seeded by the case); the
+    ablation options `aru_terms`, `attention` where the case names them."""
     shape = case["shape"]
     torch.manual_seed(case["seed"] % 2**31)
     conv = nn.Conv2d(shape.Cin, shape.Cout, shape.K, shape.stride, shape.padding, shape.dilation, bias=shape.bias)
@@ -56,7 +58,9 @@ def build(case: dict, impl: str, n: int | None = None) -> ARCConv2d:
                 norm.running_var.uniform_(0.5, 2)
     act = {None: None, "relu": nn.ReLU(), "leaky": nn.LeakyReLU(0.2)}[case["act"]]
     layer = ARCConv2d.from_conv(conv, n=shape.n if n is None else n, num_segments=shape.T, norm=norm, act=act,
-                                pool=case["pool"], aru_act=case["aru_act"], impl=impl).double()
+                                pool=case["pool"], aru_act=case["aru_act"], impl=impl,
+                                aru_terms=case.get("aru_terms", ARU_NAMES), attention=case.get("attention", "both"))
+    layer = layer.double()
     with torch.no_grad():
         for p in (layer.embed, layer.fuse, layer.attend):
             if p is not None:

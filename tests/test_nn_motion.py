@@ -137,7 +137,7 @@ def test_overhead_shows_msn_and_arc_msn_beside_table7_and_the_params_gap(monkeyp
     assert report["paper"] == {"msn": {"top1": 46.2, "gflops": 15, "mparams": 11.6},
                                "arc_msn": {"top1": 49.5, "gflops": 18, "mparams": 14.5}}
     assert round(report["msn"]["params"] / 1e6, 2) == 11.29 and report["arc_msn"]["flops"] > report["msn"]["flops"]
-    monkeypatch.setattr(oh, "motion_report", lambda *args: report)  # the table prints this report
+    monkeypatch.setattr(oh, "motion_report", lambda *args, **kwargs: report)  # the table prints this report
     out = CliRunner().invoke(cli, ["overhead", "--model", "r18", "--motion", "ms"]).output
     rows = {line.split("  ")[0]: line for line in out.splitlines()}
     assert f"{report['msn']['flops'] / 1e9:.3f}" in rows["MSN"] and "46.2" in rows["MSN"]

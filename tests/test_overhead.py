@@ -66,12 +66,13 @@ def test_measured_memory_is_input_and_output_lean_and_five_buffers_per_step_auto
 def test_report_has_exactly_the_documented_json_shape():
     report = oh.layer_report(16, 6, n=4)
     assert {k: set(v) for k, v in report.items()} == {
-        "layer": {"cin", "cout", "H", "W", "T", "K", "n", "stride", "pool"},
+        "layer": {"cin", "cout", "H", "W", "T", "K", "n", "stride", "pool", "aru_terms", "attention"},
         "formula": {"flops", "params", "params_printed", "memory_elements"},
         "measured": {"flops", "params", "memory_elements", "memory_elements_autograd"},
         "plain": {"flops", "params", "memory_elements"},
     }
-    assert report["layer"] == dict(cin=16, cout=16, H=6, W=6, T=8, K=3, n=4, stride=1, pool="max")
+    assert report["layer"] == dict(cin=16, cout=16, H=6, W=6, T=8, K=3, n=4, stride=1, pool="max",
+                                   aru_terms=["embed", "fuse", "attend"], attention="both")
     assert all(type(v) is int for part in ("formula", "measured", "plain") for v in report[part].values())
     assert report["plain"]["memory_elements"] == 16 * 6 * 6 * 8   # the plain conv keeps its input
 

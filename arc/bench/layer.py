@@ -16,7 +16,7 @@ from contextlib import nullcontext
 import torch
 from torch import nn
 
-from arc.nn.choices import IMPLS, check_impls
+from arc.nn.choices import ARU_NAMES, IMPLS, check_impls
 from arc.nn.layer import ARCConv2d
 from arc.overhead import check_layer_args, flops_formula, measure_memory
 from arc.runtime.device import cpu_threads, pick_device
@@ -73,7 +73,7 @@ def time_layer(
                                       impl=impl)
             with torch.no_grad():
                 arc.weight.copy_(conv.weight)
-                for name in ("embed", "fuse", "attend"):
+                for name in ARU_NAMES:
                     p = getattr(arc, name)
                     if p is not None:
                         p.copy_(aru.setdefault(name, 0.01 * torch.randn(p.shape, generator=gen)))

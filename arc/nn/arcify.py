@@ -19,6 +19,7 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
+from arc.nn.choices import ARU_NAMES
 from arc.nn.layer import ARCConv2d
 from arc.nn.motion import MotionSqueeze
 from arc.nn.shift import TemporalShift
@@ -140,6 +141,8 @@ def arcify(
     pointwise: bool = False,
     pool: str = "max",
     aru_act: str = "relu",
+    aru_terms=ARU_NAMES,
+    attention: str = "both",
 ) -> tuple[nn.Module, ArcifyReport]:
     """Replace, in place, each `conv → BatchNorm2d (→ activation)` chain of `model` by an `ARCConv2d` (`n` parts,
     zero-initialised ARU) that absorbs the BN and the activation; returns `(model, report)`.
@@ -152,6 +155,7 @@ def arcify(
 
     At zero ARU init the converted model computes what `model` did wherever the converted convs' inputs are
     non-negative (after a ReLU, as in ResNet blocks; an image in [0, 1]); on signed inputs it does not.
+    `pool`, `aru_act` and the ablation options `aru_terms`, `attention` are `ARCConv2d`'s.
     """
     if isinstance(include, str) or isinstance(exclude, str):
         raise ArcifyError("arcify: include and exclude take lists of patterns, e.g. include=['layer2']")
@@ -162,7 +166,7 @@ def arcify(
         note = act if isinstance(act, str) else ""
         absorbed, act_name, identity = act if isinstance(act, tuple) else (None, None, None)
         layer = ARCConv2d.from_conv(conv, n=n, num_segments=num_segments, norm=norm, act=absorbed, pool=pool,
-                                    aru_act=aru_act)
+                                    aru_act=aru_act, aru_terms=aru_terms, attention=attention)
         _set(model, full, layer)
         _set(model, norm_name, nn.Identity())
         if identity is not None:

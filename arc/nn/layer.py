@@ -8,7 +8,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from arc.nn.choices import ARU_ACTS, IMPLS, POOLS, check_choice, check_n
+from arc.nn.choices import (
+    ARU_ACTS,
+    ARU_NAMES,
+    ATTENTION_VIEWS,
+    ATTENTIONS,
+    IMPLS,
+    POOLS,
+    check_choice,
+    check_n,
+    parse_aru_terms,
+)
 from arc.nn.lean import Params, Settings, lean_arc
 from arc.nn.ops import accumulate, channel_map, pool_space, pool_time, resize_nearest, sigma
 
@@ -29,6 +39,11 @@ class ARCConv2d(nn.Module):
 
     Parameters (the canonical layout shared with `reference/`): `weight [Cout, Cin, K, K]`, `bias [Cout]`
     or None, `embed [Cin, Cin]`, `fuse [n-1, Cin, c]`, `attend [n-1, Cin, c]` (None when `n == 1`).
+
+    Ablations (the paper's Table 5, docs/layer.md "Ablations"): `aru_terms`, some of `("embed", "fuse", "attend")`
+    (default all), keeps those terms; a term left out has no parameter (None) and computes as its absence — no
+    embedding `E = X0`, no fusion `F_i = 0`, no attention `A_i = 0`. `attention` chooses the attention's pooled
+    views: `"both"` (`PoolS ⊕ PoolT`, the paper), `"space"` (`PoolS` alone) or `"time"` (`PoolT` alone).
 
     Initialisation: the ARU maps start at zero, so `Z_i = σ(σ(X0))`; on non-negative input (the output of
     a ReLU, as in every ResNet block) the layer then computes exactly the wrapped conv. On signed input it
@@ -59,6 +74,8 @@ class ARCConv2d(nn.Module):
         pool: str = "max",
         aru_act: str = "relu",
         impl: str = "lean",
+        aru_terms=ARU_NAMES,
+        attention: str = "both",
     ):
         super().__init__()
         check_n(n, "ARCConv2d: n")
@@ -69,6 +86,11 @@ class ARCConv2d(nn.Module):
         check_choice(pool, POOLS, "ARCConv2d: pool")
         check_choice(aru_act, ARU_ACTS, "ARCConv2d: aru_act")
         check_choice(impl, IMPLS, "ARCConv2d: impl")
+        check_choice(attention, ATTENTIONS, "ARCConv2d: attention")
+        try:
+            aru_terms = parse_aru_terms(aru_terms)
+        except ValueError as e:
+            raise ValueError(f"ARCConv2d: aru_terms: {e}") from None
         if norm is not None:
             if not isinstance(norm, nn.BatchNorm2d):
                 raise TypeError(f"ARCConv2d: norm must be a BatchNorm2d (per-channel), got {type(norm).__name__}")
@@ -80,19 +102,17 @@ class ARCConv2d(nn.Module):
         self.stride, self.dilation = pair(stride), pair(dilation)
         self.padding = padding if isinstance(padding, str) else pair(padding)
         self.n, self.num_segments, self.pool, self.aru_act, self.impl = n, num_segments, pool, aru_act, impl
+        self.aru_terms, self.attention = aru_terms, attention
         self.norm, self.act = norm, act
 
         c = out_channels // n
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, *self.kernel_size))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
-        if n > 1:
-            self.embed = nn.Parameter(torch.empty(in_channels, in_channels))
-            self.fuse = nn.Parameter(torch.empty(n - 1, in_channels, c))
-            self.attend = nn.Parameter(torch.empty(n - 1, in_channels, c))
-        else:
-            self.register_parameter("embed", None)
-            self.register_parameter("fuse", None)
-            self.register_parameter("attend", None)
+        shapes = {"embed": (in_channels, in_channels), "fuse": (n - 1, in_channels, c),
+                  "attend": (n - 1, in_channels, c)}
+        for name in ARU_NAMES:
+            kept = n > 1 and name in aru_terms
+            self.register_parameter(name, nn.Parameter(torch.empty(shapes[name])) if kept else None)
         self.reset_parameters()
 
     @classmethod
@@ -106,6 +126,8 @@ class ARCConv2d(nn.Module):
         pool: str = "max",
         aru_act: str = "relu",
         impl: str = "lean",
+        aru_terms=ARU_NAMES,
+        attention: str = "both",
     ) -> ARCConv2d:
         """Wrap an existing conv (sharing its `weight`/`bias` tensors) and the `norm`/`act` that follow it."""
         if not isinstance(conv, nn.Conv2d):
@@ -119,7 +141,7 @@ class ARCConv2d(nn.Module):
         layer = cls(
             conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
             conv.bias is not None, n=n, num_segments=num_segments, norm=norm, act=act, pool=pool, aru_act=aru_act,
-            impl=impl,
+            impl=impl, aru_terms=aru_terms, attention=attention,
         )
         layer.weight = conv.weight
         layer.bias = conv.bias
@@ -147,6 +169,10 @@ class ARCConv2d(nn.Module):
         )
         if self.n > 1:
             s += f", pool={self.pool!r}, aru_act={self.aru_act!r}"
+            if self.aru_terms != ARU_NAMES:
+                s += f", aru_terms={self.aru_terms!r}"
+            if self.attention != "both":
+                s += f", attention={self.attention!r}"
         return s + f", impl={self.impl!r}"
 
     # -- the forward path f_i: conv → norm → act on channel slice i --------------------------------------
@@ -230,7 +256,7 @@ class ARCConv2d(nn.Module):
             padding = (0, 0) if padding == "valid" else tuple(r // 2 for r in reach)
         norm = self.norm
         return Settings(self.n, self.num_segments, self.stride, padding, self.dilation, self.pool, self.aru_act,
-                        act, slope, norm is not None, False, 0.0, 1e-5 if norm is None else norm.eps)
+                        self.attention, act, slope, norm is not None, False, 0.0, 1e-5 if norm is None else norm.eps)
 
     def trace(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, list[torch.Tensor]]]:
         """Forward that also returns, per step, the state `Z_i` and the attention map `A_i` (paper Figs. 3, 6)."""
@@ -264,19 +290,34 @@ class ARCConv2d(nn.Module):
             return ys[0]
 
         N, C, H, W = x.shape[0] // T, self.in_channels, *size
-        state = (x + channel_map(self.embed, x)).view(N, T, C, H, W)
+        state = (x if self.embed is None else x + channel_map(self.embed, x)).view(N, T, C, H, W)  # E; X0 without We
+        views = () if self.attend is None else ATTENTION_VIEWS[self.attention]
         fused = attend_space = attend_time = None  # Σ_{j<i}, in place: autograd needs none of the summed values
-        for i in range(1, self.n):
+        for i in range(1, self.n):  # a term that is off stays None: F_i = 0, A_i without it
             y = ys[-1]
-            fused = accumulate(fused, channel_map(self.fuse[i - 1], y))
-            attend_space = accumulate(attend_space, channel_map(self.attend[i - 1], pool_space(y, self.pool, size)))
-            attend_time = accumulate(attend_time, channel_map(self.attend[i - 1], pool_time(y, self.pool, T)))
-            attend_time_full = resize_nearest(attend_time, size)[:, None]  # [N, 1, C, H, W]: every frame
-            attend_space_full = attend_space.view(N, T, C, 1, 1)  # every position
-            inner = self._sigma((state + attend_time_full).add_(attend_space_full), inplace=True)
-            z = self._sigma(inner.view(-1, C, H, W) + resize_nearest(fused, size))
+            if self.fuse is not None:
+                fused = accumulate(fused, channel_map(self.fuse[i - 1], y))
+            if "space" in views:
+                attend_space = accumulate(attend_space, channel_map(self.attend[i - 1], pool_space(y, self.pool, size)))
+            if "time" in views:
+                attend_time = accumulate(attend_time, channel_map(self.attend[i - 1], pool_time(y, self.pool, T)))
+            attention = [] if attend_time is None else [resize_nearest(attend_time, size)[:, None]]  # every frame
+            if attend_space is not None:
+                attention.append(attend_space.view(N, T, C, 1, 1))  # every position
+            inner = self._sigma(_add(state, attention), inplace=bool(attention)).view(-1, C, H, W)
+            z = self._sigma(inner if fused is None else inner + resize_nearest(fused, size))
             ys.append(self.part(z, i, factor))
             if record is not None:
                 record["state"].append(z)
-                record["attention"].append((attend_time_full + attend_space_full).reshape(-1, C, H, W))
+                record["attention"].append(_add(x.new_zeros(N, T, C, H, W), attention).reshape(-1, C, H, W))
         return torch.cat(ys, dim=1)
+
+
+def _add(base: torch.Tensor, terms: list[torch.Tensor]) -> torch.Tensor:
+    """`base + Σ terms`, broadcast, as a new tensor; `base` itself when there are no terms."""
+    if not terms:
+        return base
+    total = base + terms[0]
+    for term in terms[1:]:
+        total.add_(term)
+    return total

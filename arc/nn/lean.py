@@ -2,7 +2,8 @@
 whose backward is written by hand, block for block as `reference/layer.py`'s `arc_backward`: the same helpers
 (`_part_backward`, `_state_backward` for Eq. 5, `_attention_backward` for Eq. 7, `_fusion_backward` for Eq. 6,
 `_terms_backward`, `_embed_backward`), the same op names (`arc.nn.ops`), and what flows back (`Flow`) named as the
-reference's variables.
+reference's variables. An ARU term the layer leaves out (`aru_terms`) is a None parameter, and everything it would
+compute or keep is None too (a running sum, a pooled map, a gradient): the blocks skip what is None.
 
 What it keeps for the backward (`Saved`) is what a plain conv → BatchNorm → activation keeps: the input `X0`, the
 parts' conv outputs (what BatchNorm's backward needs; without a norm, the layer's output) and BatchNorm's
@@ -20,6 +21,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from arc.nn.choices import ATTENTION_VIEWS
 from arc.nn.ops import (
     accumulate,
     add_sigma,
@@ -33,6 +35,7 @@ from arc.nn.ops import (
     repeats_evenly,
     resize_nearest,
     resize_nearest_backward,
+    sigma,
     sigma_backward,
 )
 
@@ -48,6 +51,7 @@ class Settings(NamedTuple):
     dilation: tuple[int, int]
     pool: str
     aru_act: str
+    attention: str  # the attention's pooled views (`arc.nn.choices.ATTENTION_VIEWS`)
     act: str | None  # "relu", "leaky_relu" or None: the activation that ends f_i
     act_slope: float
     norm: bool  # a BatchNorm in f_i
@@ -63,7 +67,7 @@ class Params(NamedTuple):
 
     weight: torch.Tensor  # [Cout, Cin, K, K]
     bias: torch.Tensor | None  # [Cout]
-    embed: torch.Tensor | None  # We, [Cin, Cin]
+    embed: torch.Tensor | None  # We, [Cin, Cin]; None: n = 1, or the term is off
     fuse: torch.Tensor | None  # Wf_j, [n-1, Cin, c]
     attend: torch.Tensor | None  # Wa_j, [n-1, Cin, c]
     norm_weight: torch.Tensor | None = None  # [Cout]
@@ -85,11 +89,11 @@ class Saved(NamedTuple):
 
 class Sums(NamedTuple):
     """The running sums of Eqs. 6–7 after a step: `Σ_{j<i}` of `Wf_j ⋆ Y_j` at `H'×W'`, of `Wa_j ⋆ PoolS(U(Y_j))`
-    (`[N·T, Cin, 1, 1]`) and of `Wa_j ⋆ PoolT(Y_j)` (`[N, Cin, H', W']`)."""
+    (`[N·T, Cin, 1, 1]`) and of `Wa_j ⋆ PoolT(Y_j)` (`[N, Cin, H', W']`); None where the term or view is off."""
 
-    fused: torch.Tensor
-    attend_space: torch.Tensor
-    attend_time: torch.Tensor
+    fused: torch.Tensor | None
+    attend_space: torch.Tensor | None
+    attend_time: torch.Tensor | None
 
 
 class Step(NamedTuple):
@@ -97,8 +101,8 @@ class Step(NamedTuple):
     sums after the step and part `j`'s pooled maps, the inputs of `Wa_j`."""
 
     sums: Sums
-    pool_space: torch.Tensor  # PoolS(U(Y_j))
-    pool_time: torch.Tensor  # PoolT(Y_j)
+    pool_space: torch.Tensor | None  # PoolS(U(Y_j))
+    pool_time: torch.Tensor | None  # PoolT(Y_j)
 
 
 class Replay(NamedTuple):
@@ -121,9 +125,11 @@ class Flow(NamedTuple):
     d_attend_space: torch.Tensor | None = None
     d_attend_time: torch.Tensor | None = None
 
-    def add(self, **terms: torch.Tensor) -> Flow:
-        """This flow with each term added to the gradient of its name (in place once that has a buffer of its own)."""
-        return self._replace(**{name: accumulate(getattr(self, name), term) for name, term in terms.items()})
+    def add(self, **terms: torch.Tensor | None) -> Flow:
+        """This flow with each term added to the gradient of its name (in place once that has a buffer of its own);
+        a None term (of an ARU term that is off) adds nothing."""
+        return self._replace(**{name: accumulate(getattr(self, name), term) for name, term in terms.items()
+                                if term is not None})
 
 
 class Grads(NamedTuple):
@@ -191,9 +197,11 @@ def _finish_part(pre, i, c, p: Params, s: Settings, update: bool, out: torch.Ten
     return mean, invstd
 
 
-def _embed(x: torch.Tensor, embed: torch.Tensor) -> torch.Tensor:
+def _embed(x: torch.Tensor, embed: torch.Tensor | None) -> torch.Tensor:
     """`E = X0 + We ⋆ X0` (Eq. 5), computed once: the sum inside the matrix product (β = 1), except under autocast,
-    which would round `X0` to its lower precision there."""
+    which would round `X0` to its lower precision there. `X0` itself without the embedding."""
+    if embed is None:
+        return x
     if _autocast_dtype(x.device.type) is not None:
         return x + channel_map(embed, x)
     return channel_map(embed, x, total=x)
@@ -201,33 +209,49 @@ def _embed(x: torch.Tensor, embed: torch.Tensor) -> torch.Tensor:
 
 def _add_terms(y, j, p: Params, sums: Sums | None, s: Settings, size, inplace: bool):
     """Part `j`'s terms into the running sums of Eqs. 6–7, at the part's resolution, each inside its matrix product
-    (β = 1); returns the new `Sums` and the two pooled maps (the inputs of `Wa_j`)."""
-    pooled = (y, pool_space(y, s.pool, size), pool_time(y, s.pool, s.T))
-    maps = (p.fuse[j], p.attend[j], p.attend[j])
-    if sums is None:
-        terms = (channel_map(m, t) for m, t in zip(maps, pooled, strict=True))
-    elif _autocast_dtype(y.device.type) is not None:  # autocast leaves out= products alone: add the term after
-        terms = (total.add_(channel_map(m, t)) if inplace else total + channel_map(m, t)
-                 for m, t, total in zip(maps, pooled, sums, strict=True))
-    else:
-        terms = (channel_map(m, t, total=total, out=total if inplace else None)
-                 for m, t, total in zip(maps, pooled, sums, strict=True))
-    return Sums(*terms), pooled[1], pooled[2]
+    (β = 1); returns the new `Sums` and the two pooled maps (the inputs of `Wa_j`; None for a view that is off)."""
+    views = () if p.attend is None else ATTENTION_VIEWS[s.attention]
+    pooled_space = pool_space(y, s.pool, size) if "space" in views else None
+    pooled_time = pool_time(y, s.pool, s.T) if "time" in views else None
+    inputs = (None if p.fuse is None else y, pooled_space, pooled_time)
+    maps = (_slice(p.fuse, j), _slice(p.attend, j), _slice(p.attend, j))
+    low = _autocast_dtype(y.device.type) is not None  # autocast leaves out= products alone: add the term after
+    totals = (None,) * 3 if sums is None else sums
+    sums = Sums(*(_add_term(m, t, total, inplace, low) for m, t, total in zip(maps, inputs, totals, strict=True)))
+    return sums, pooled_space, pooled_time
+
+
+def _add_term(weight, t, total, inplace: bool, low: bool):
+    """`total + W ⋆ t` (β = 1; into `total` when `inplace`), `W ⋆ t` for the first term, None for no term."""
+    if t is None:
+        return None
+    if total is None:
+        return channel_map(weight, t)
+    if low:
+        return total.add_(channel_map(weight, t)) if inplace else total + channel_map(weight, t)
+    return channel_map(weight, t, total=total, out=total if inplace else None)
 
 
 def _state(E: torch.Tensor, sums: Sums, s: Settings, G: torch.Tensor, Z: torch.Tensor) -> None:
     """Eq. 5 into the buffers `G`, `Z` (shaped like `E`): `G = σ(E + A_i)` with `A_i = attend_space ⊕
-    U(attend_time)` (Eq. 7), and `Z = σ(G + U(fused))`.
+    U(attend_time)` (Eq. 7), and `Z = σ(G + U(fused))`; a sum that is None (its term off) adds nothing.
 
     Three passes over the state, into buffers reused from step to step (a new full-size tensor costs more than an
     add on the CPU: fresh pages); the attention sums, and `U(fused)` for integer factors, are broadcast, never
     materialised at full size."""
     B, C, H, W = E.shape
     N, T = B // s.T, s.T
-    G5 = G.view(N, T, C, H, W)
-    torch.add(E.view(N, T, C, H, W), resize_nearest(sums.attend_time, (H, W))[:, None], out=G5)
-    add_sigma(G5, sums.attend_space.view(N, T, C, 1, 1), s.aru_act, out=G5)
+    G5, E5 = G.view(N, T, C, H, W), E.view(N, T, C, H, W)
+    if sums.attend_time is not None:
+        E5 = torch.add(E5, resize_nearest(sums.attend_time, (H, W))[:, None], out=G5)
+    if sums.attend_space is not None:
+        add_sigma(E5, sums.attend_space.view(N, T, C, 1, 1), s.aru_act, out=G5)
+    else:
+        sigma(G5.copy_(E5), s.aru_act, inplace=True)
     fused = sums.fused
+    if fused is None:
+        sigma(Z.copy_(G), s.aru_act, inplace=True)
+        return
     h, w = fused.shape[-2:]
     if (h, w) == (H, W):
         add_sigma(G, fused, s.aru_act, out=Z)
@@ -421,38 +445,51 @@ def _state_backward(dz, Z, G, s: Settings, into=None):
 
 def _attention_backward(dA, sums: Sums, s: Settings):
     """Eq. 7, `A_i = attend_space ⊕ U(attend_time)`: the broadcast sum's adjoint gives `attend_space` the sum of
-    `dA` over the positions and `attend_time` the sum over the frames, then `Uᵀ`. Returns both."""
+    `dA` over the positions and `attend_time` the sum over the frames, then `Uᵀ`. Returns both (None for a view
+    that is off)."""
     B, C, H, W = dA.shape
-    d_space = dA.sum(dim=(2, 3), keepdim=True)
-    d_time = resize_nearest_backward(dA.view(B // s.T, s.T, C, H, W).sum(dim=1), sums.attend_time.shape[-2:])
+    d_space = d_time = None
+    if sums.attend_space is not None:
+        d_space = dA.sum(dim=(2, 3), keepdim=True)
+    if sums.attend_time is not None:
+        d_time = resize_nearest_backward(dA.view(B // s.T, s.T, C, H, W).sum(dim=1), sums.attend_time.shape[-2:])
     return d_space, d_time
 
 
 def _fusion_backward(d_pre, sums: Sums):
-    """Eq. 6, `F_i = U(fused)`: `∂L/∂fused = Uᵀ(∂L/∂F_i)` (the gradient itself at equal size)."""
-    return resize_nearest_backward(d_pre, sums.fused.shape[-2:])
+    """Eq. 6, `F_i = U(fused)`: `∂L/∂fused = Uᵀ(∂L/∂F_i)` (the gradient itself at equal size; None without fusion)."""
+    return None if sums.fused is None else resize_nearest_backward(d_pre, sums.fused.shape[-2:])
 
 
 def _terms_backward(flow: Flow, replay: Replay, j, p: Params, s: Settings, grads: Grads, d_part):
     """The terms part `j` added to the running sums, `Wf_j ⋆ Y_j`, `Wa_j ⋆ PoolS(U(Y_j))`, `Wa_j ⋆ PoolT(Y_j)`:
     their gradients are the sums' (carried unchanged from every later step). Puts `Wf_j`'s and `Wa_j`'s into
-    `grads`; returns `∂L/∂Y_j` (the output's slice plus the three terms', in the part buffer `d_part`)."""
+    `grads`; returns `∂L/∂Y_j` (the output's slice plus the terms', in the part buffer `d_part`). A term or view
+    that is off has no sum, no pooled map and no gradient here."""
     step, y = replay.steps[j + 1], replay.ys[j]
     dy = d_part.copy_(flow.dys[j])
-    grads.fuse[j] = _map_backward(flow.d_fused, y, p.fuse[j], s.amp, dy)
-    ds, dt = torch.zeros_like(step.pool_space), torch.zeros_like(step.pool_time)
-    grads.attend[j] = (_map_backward(flow.d_attend_space, step.pool_space, p.attend[j], s.amp, ds)
-                       + _map_backward(flow.d_attend_time, step.pool_time, p.attend[j], s.amp, dt))
-    pool_space_backward(ds, y, step.pool_space, s.pool, replay.E.shape[-2:], dy)
-    pool_time_backward(dt, y, step.pool_time, s.pool, s.T, dy)
+    if p.fuse is not None:
+        grads.fuse[j] = _map_backward(flow.d_fused, y, p.fuse[j], s.amp, dy)
+    g_space = g_time = None
+    if step.pool_space is not None:
+        ds = torch.zeros_like(step.pool_space)
+        g_space = _map_backward(flow.d_attend_space, step.pool_space, p.attend[j], s.amp, ds)
+        pool_space_backward(ds, y, step.pool_space, s.pool, replay.E.shape[-2:], dy)
+    if step.pool_time is not None:
+        dt = torch.zeros_like(step.pool_time)
+        g_time = _map_backward(flow.d_attend_time, step.pool_time, p.attend[j], s.amp, dt)
+        pool_time_backward(dt, y, step.pool_time, s.pool, s.T, dy)
+    if p.attend is not None:
+        grads.attend[j] = g_time if g_space is None else g_space if g_time is None else g_space + g_time
     return dy
 
 
 def _embed_backward(dE, x, embed, dx, s: Settings):
-    """`E = X0 + We ⋆ X0`: `dx += dE + Weᵀ ⋆ dE` (when `dx` is wanted); returns `∂L/∂We`."""
+    """`E = X0 + We ⋆ X0`: `dx += dE + Weᵀ ⋆ dE` (when `dx` is wanted); returns `∂L/∂We`. Without the embedding
+    (`E = X0`), `dx += dE` and None."""
     if dx is not None:
         dx.add_(dE)
-    return _map_backward(dE, x, embed, s.amp, dx)
+    return None if embed is None else _map_backward(dE, x, embed, s.amp, dx)
 
 
 def _low(amp_dtype, *tensors):

@@ -8,7 +8,19 @@ import torchvision
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from arc.nn.choices import BACKBONES, DEFAULT_STAGES, IMPLS, MOTIONS, STAGES, check_choice, check_n, parse_stages
+from arc.nn.choices import (
+    ARU_NAMES,
+    ATTENTIONS,
+    BACKBONES,
+    DEFAULT_STAGES,
+    IMPLS,
+    MOTIONS,
+    STAGES,
+    check_choice,
+    check_n,
+    parse_aru_terms,
+    parse_stages,
+)
 from arc.nn.layer import ARCConv2d
 from arc.nn.motion import MotionSqueeze
 from arc.nn.shift import TemporalShift
@@ -107,6 +119,8 @@ def build_model(
     shift: bool = True,
     motion: str = "none",
     impl: str = "lean",
+    aru_terms=ARU_NAMES,
+    attention: str = "both",
 ) -> VideoResNet:
     """ARC-TSM on a torchvision ResNet (`r18`, `r34`, `r50`, `r101`).
 
@@ -118,23 +132,18 @@ def build_model(
     of a torchvision ResNet or of a TSM / ARC-TSM model of this backbone (`arc.nn.weights`).
     `motion="ms"`: MotionSqueeze after res3 (MSNet; with ARC, ARC-MSN); pretrained weights load into the
     backbone and the MS module keeps its own initialisation (listed in `load_report`).
+    `aru_terms` (some of `embed`, `fuse`, `attend`; `"none"` or `()` for none) and `attention` (`both`, `space`,
+    `time`): the ARU terms every ARC layer keeps and the attention's pooled views — the paper's ablations
+    (`ARCConv2d`, docs/layer.md "Ablations"). A checkpoint's `model_config` without them was a full layer: the
+    defaults.
     `impl`: how the ARC layers are differentiated (`ARCConv2d`'s `impl`, `arc.nn.choices.IMPLS`); not in `config`,
     which says what the model computes (a checkpoint loads into either).
     """
-    check_choice(backbone, BACKBONES, "backbone")
-    if not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
-    if not isinstance(num_segments, int) or num_segments < 1:
-        raise ValueError(f"num_segments must be a positive integer, got {num_segments!r}")
-    check_n(n)
-    if not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-    stages = parse_stages(stages)
-    check_choice(motion, MOTIONS, "motion")
+    config = _config(backbone, num_classes, num_segments, n, stages, dropout, pool, aru_act, shift, motion, aru_terms,
+                     attention)
     check_choice(impl, IMPLS, "impl")
-    config = dict(backbone=backbone, num_classes=num_classes, num_segments=num_segments, n=n, stages=list(stages),
-                  dropout=dropout, pool=pool, aru_act=aru_act, shift=shift, motion=motion)
-    arc = dict(n=n, pool=pool, aru_act=aru_act, impl=impl) if n > 1 else None
+    stages, aru_terms = config["stages"], tuple(config["aru_terms"])
+    arc = dict(n=n, pool=pool, aru_act=aru_act, impl=impl, aru_terms=aru_terms, attention=attention) if n > 1 else None
     resnet = getattr(torchvision.models, BACKBONES[backbone][0])(weights=None)
     every = 2 if len(resnet.layer3) >= 23 else 1  # TSM's n_round: decided by layer3, applied to all four stages
     for paper_name, layer_name in STAGES.items():
@@ -154,3 +163,22 @@ def build_model(
 
         model.load_report = load_pretrained(model, pretrained)
     return model
+
+
+def _config(backbone, num_classes, num_segments, n, stages, dropout, pool, aru_act, shift, motion, aru_terms,
+            attention) -> dict:
+    """`build_model`'s arguments but `pretrained` and `impl`, each checked (ValueError naming it), as the model's
+    `config` holds them (plain values: stages and ARU terms as lists, in their canonical order)."""
+    check_choice(backbone, BACKBONES, "backbone")
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    if not isinstance(num_segments, int) or num_segments < 1:
+        raise ValueError(f"num_segments must be a positive integer, got {num_segments!r}")
+    check_n(n)
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    check_choice(motion, MOTIONS, "motion")
+    check_choice(attention, ATTENTIONS, "attention")
+    return dict(backbone=backbone, num_classes=num_classes, num_segments=num_segments, n=n,
+                stages=list(parse_stages(stages)), dropout=dropout, pool=pool, aru_act=aru_act, shift=shift,
+                motion=motion, aru_terms=list(parse_aru_terms(aru_terms)), attention=attention)

@@ -19,7 +19,17 @@ from pathlib import Path
 
 from arc.data.registry import DATASETS
 from arc.data.sampling import SAMPLINGS
-from arc.nn.choices import ARU_ACTS, BACKBONES, DEFAULT_STAGES, MOTIONS, POOLS, parse_stages
+from arc.nn.choices import (
+    ARU_ACTS,
+    ARU_NAMES,
+    ATTENTIONS,
+    BACKBONES,
+    DEFAULT_STAGES,
+    MOTIONS,
+    POOLS,
+    parse_aru_terms,
+    parse_stages,
+)
 from arc.runtime import AMP_MODES
 from arc.training import recipes
 from arc.training.schedule import SCHEDULES
@@ -58,6 +68,8 @@ class TrainConfig:
     shift: bool = True                    # False = TSN (no temporal shift)
     pool: str = "max"
     aru_act: str = "relu"
+    aru_terms: str | tuple[str, ...] = ",".join(ARU_NAMES)   # the ARU terms ARC keeps, as --aru-terms takes them
+    attention: str = "both"               # the attention's pooled views: both (PoolS ⊕ PoolT), space, time
     motion: str = "none"                  # "ms": MotionSqueeze after res3 (MSN; ARC-MSN with n > 1)
     # the recipe (None = the dataset's)
     sampling: str | None = _recipe()      # frames of a clip: "tsm" (TSM's sampler), or "uniform" (every frame)
@@ -120,11 +132,15 @@ class TrainConfig:
             stages = parse_stages(self.stages)
         except ValueError as e:
             raise ConfigError(f"--stages {self.stages!r}: {e}") from None
-        values = dataclasses.asdict(recipe) | dict(pretrained=pretrained, stages=stages)
+        try:
+            aru_terms = parse_aru_terms(self.aru_terms)
+        except ValueError as e:
+            raise ConfigError(f"--aru-terms {self.aru_terms!r}: {e}") from None
+        values = dataclasses.asdict(recipe) | dict(pretrained=pretrained, stages=stages, aru_terms=aru_terms)
         resolved = dataclasses.replace(
             self, **values,
-            test_clips=DATASETS[self.dataset].test_clips if self.test_clips is None else self.test_clips,
-            out=self.out or str(Path("runs") / f"{self.dataset}-{self.backbone}-{self.arch_tag(stages)}"))
+            test_clips=DATASETS[self.dataset].test_clips if self.test_clips is None else self.test_clips)
+        resolved = dataclasses.replace(resolved, out=self.out or str(Path("runs") / resolved.run_name()))
         resolved, schedule_notes = resolved._fit_schedule(given_milestones=milestones is not None,
                                                           given_warmup=self.warmup_epochs is not None)
         resolved.validate()
@@ -177,6 +193,21 @@ class TrainConfig:
         tag = "tsn" if not self.shift else ("tsm" if self.n == 1 or not stages else f"arc{self.n}")
         return tag if self.motion == "none" else ("msn" if tag == "tsm" else f"{tag}-msn")
 
+    def run_name(self) -> str:
+        """`<dataset>-<backbone>-<arch_tag>`, the default `--out` under `runs/`; with ARC, each ARC option that is
+        not its default follows as `-<option>-<value>` (`ssv1-r18-arc4-stages-res3-res4`,
+        `ssv1-r18-arc4-aru-terms-fuse-attend`, `ssv1-r18-arc4-attention-space-pool-mean`), so the runs of an
+        ablation do not share a folder."""
+        tag = self.arch_tag()
+        if tag.startswith("arc"):
+            default = TrainConfig()
+            for name in ("stages", "aru_terms", "attention", "pool", "aru_act"):
+                value = _canonical(name, getattr(self, name))
+                if value != _canonical(name, getattr(default, name)):
+                    value = ("-".join(value) or "none") if isinstance(value, tuple) else value
+                    tag += f"-{flag(name)[2:]}-{value}"
+        return f"{self.dataset}-{self.backbone}-{tag}"
+
     def validate(self) -> None:
         """Check every value of a resolved config; `ConfigError` naming the option and what was expected (a value
         of the wrong type, as a damaged checkpoint may hold, included)."""
@@ -192,6 +223,11 @@ class TrainConfig:
         check(isinstance(self.n, int) and self.n >= 1, "n", "expected an integer >= 1 (1 = TSM)")
         check(self.pool in POOLS, "pool", f"expected one of {', '.join(POOLS)}")
         check(self.aru_act in ARU_ACTS, "aru_act", f"expected one of {', '.join(ARU_ACTS)}")
+        check(self.attention in ATTENTIONS, "attention", f"expected one of {', '.join(ATTENTIONS)}")
+        try:
+            parse_aru_terms(self.aru_terms)
+        except ValueError as e:
+            raise ConfigError(f"{flag('aru_terms')}: {e}") from None
         check(self.sampling in SAMPLINGS, "sampling", f"expected one of {', '.join(SAMPLINGS)}")
         check(self.motion in MOTIONS, "motion", f"expected one of {', '.join(MOTIONS)}")
         check(1 <= self.num_segments <= LIMITS["num_segments"], "num_segments",
@@ -222,7 +258,7 @@ class TrainConfig:
         """The `build_model` arguments of this (resolved) configuration."""
         return dict(backbone=self.backbone, num_classes=num_classes, num_segments=self.num_segments, n=self.n,
                     stages=self.stages, dropout=self.dropout, pool=self.pool, aru_act=self.aru_act, shift=self.shift,
-                    motion=self.motion)
+                    motion=self.motion, aru_terms=self.aru_terms, attention=self.attention)
 
     def to_dict(self) -> dict:
         """Plain values (tuples as lists): OUT/config.json and the checkpoints' `config`."""
@@ -295,6 +331,8 @@ def _canonical(name: str, value):
     """A value as the resolved config holds it, to compare a given option with a saved one."""
     if name == "stages":
         return parse_stages(value)
+    if name == "aru_terms":
+        return parse_aru_terms(value)
     if name == "milestones":
         return _ints(value)
     return tuple(value) if isinstance(value, list) else value

@@ -32,6 +32,7 @@ from arc.data.home import resolve_data_root
 from arc.data.loader import ResumableSampler, make_loader
 from arc.data.registry import build_dataset
 from arc.files import write_text
+from arc.nn.choices import ablation_label
 from arc.nn.models import build_model
 from arc.runtime import distributed
 from arc.runtime.device import Runtime, cpu_threads, default_workers, seed_everything
@@ -464,14 +465,16 @@ def interrupted(run: Run, loop: Loop, validating: bool = False) -> Interrupted:
 
 
 def model_name(c: TrainConfig) -> str:
-    """TSN / TSM / ARC-TSM, or MSN / ARC-MSN with the MotionSqueeze module, with the backbone."""
+    """TSN / TSM / ARC-TSM, or MSN / ARC-MSN with the MotionSqueeze module, with the backbone (and ARC's steps,
+    stages and the ablation options not at their defaults)."""
     b = c.backbone.upper()
     arc = c.n > 1 and bool(c.stages)
     if not c.shift:
         return f"TSN-{b}"
+    what = ", ".join(filter(None, (f"n={c.n}", ",".join(c.stages), ablation_label(c.aru_terms, c.attention))))
     if c.motion == "ms":
-        return f"ARC-MSN-{b} (n={c.n}, {','.join(c.stages)})" if arc else f"MSN-{b}"
-    return f"ARC-TSM-{b} (n={c.n}, {','.join(c.stages)})" if arc else f"TSM-{b}"
+        return f"ARC-MSN-{b} ({what})" if arc else f"MSN-{b}"
+    return f"ARC-TSM-{b} ({what})" if arc else f"TSM-{b}"
 
 
 def last_note(out: Path) -> str:

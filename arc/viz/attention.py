@@ -22,6 +22,7 @@ from arc.runtime.device import pick_device
 from arc.viz.common import (
     VizError,
     capture_inputs,
+    describe,
     find_arc_layer,
     load,
     model_label,
@@ -46,6 +47,10 @@ def attention_vectors(model, clips: torch.Tensor, layers: list[str]) -> dict[str
     """For each named ARC layer, `[n-1, C]`: row `i-2` is the mean of `A_i` over clips, frames and positions
     (from `ARCConv2d.trace` on the input the layer receives when `model` runs on `clips` `[B, T, 3, S, S]`)."""
     found = [find_arc_layer(model, name) for name in layers]
+    without = [friendly for friendly, layer in found if layer.attend is None]
+    if without:
+        raise VizError(f"{describe(without)}: built without the backward attention (aru_terms without 'attend'), "
+                       "so there is no attention to show; `arc viz states` shows the states")
     inputs = capture_inputs(model, [layer for _, layer in found], clips)
     out = {}
     for (friendly, layer), x in zip(found, inputs, strict=True):
