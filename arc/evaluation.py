@@ -159,16 +159,13 @@ def predict_many(paths, checkpoint: str | Path, *, topk: int = 5, frames: int | 
                  clips: int | None = None, crops: int = 1, device: str | None = None, amp: str = "auto",
                  on_error=None) -> Iterator[tuple[Path, list[tuple[str, float]]]]:
     """For each video file or frame folder in `paths`: `(path, the topk (class name, probability) pairs, best
-    first)`, the model loaded once. An unreadable video raises `MediaError`, or, with `on_error(path, error)`,
-    is reported there and skipped."""
+    first)`, the model loaded once. A missing or unreadable video raises `MediaError`, or, with
+    `on_error(path, error)`, is reported there and skipped."""
     from arc.data.clips import load_clip
     from arc.data.errors import MediaError
     from arc.data.registry import DATASETS
 
     paths = [Path(p) for p in paths]
-    for path in paths:
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such video file or frame folder")
     check_choice(crops, TEST_CROPS, "--crops")
     rt = Runtime.create(device, amp=amp)
     model, state = ckpt.load_model(checkpoint, rt.device)

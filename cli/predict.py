@@ -11,7 +11,7 @@ from arc.runtime import AMP_MODES
 
 
 @click.command("predict")
-@click.argument("videos", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("videos", nargs=-1, required=True, type=click.Path())
 @click.option("--checkpoint", type=click.Path(), required=True, help="A training checkpoint (best.pt).")
 @click.option("--top", type=click.IntRange(min=1), default=5, show_default=True, help="How many classes per video.")
 @click.option("--frames", type=click.IntRange(min=1), default=None,
@@ -29,8 +29,8 @@ from arc.runtime import AMP_MODES
 def predict(videos, checkpoint, top, frames, clips, crops, device, threads, amp, as_json):
     """Print the most likely classes of each VIDEO (a video file or a folder of frames) with their probabilities.
 
-    An unreadable video is reported (stderr; with --json also as {"video", "error"}) and the others go on; the
-    exit code is then 1."""
+    A missing or unreadable video is reported (stderr; with --json also as {"video", "error"}) and the others go on;
+    the exit code is then 1."""
     import json
 
     from arc.evaluation import predict_many, prediction_json

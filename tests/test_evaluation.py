@@ -123,16 +123,18 @@ def test_predict_json_gives_one_line_per_video_matching_eval_scores(trained, eva
         assert line["probs"] == pytest.approx([probs[classes.index(c)] for c in line["classes"]], abs=1e-5)
 
 
-def test_predict_reports_an_unreadable_video_and_goes_on(trained, tmp_path):
-    empty = tmp_path / "empty"
+def test_predict_reports_a_missing_or_unreadable_video_and_goes_on(trained, tmp_path):
+    empty, missing = tmp_path / "empty", tmp_path / "missing.mp4"
     empty.mkdir()
     good = val_videos(trained)[0]
-    result = run("predict", empty, good, "--checkpoint", trained, "--json")
+    result = run("predict", empty, missing, good, "--checkpoint", trained, "--json")
     assert result.exit_code == 1
     lines = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
     assert lines[0]["video"] == str(empty) and "error" in lines[0]
-    assert lines[1]["video"] == str(good) and len(lines[1]["classes"]) == 5
-    assert "1 of 2 videos could not be read" in result.output
+    assert lines[1] == {"video": str(missing), "error": f"{missing}: no such video file or frame folder"}
+    assert lines[2]["video"] == str(good) and len(lines[2]["classes"]) == 5
+    assert f"error: {missing}: no such video file or frame folder" in result.output
+    assert "2 of 3 videos could not be read" in result.output
 
 
 def test_unwritable_out_is_refused_before_any_work(trained, tmp_path, monkeypatch):

@@ -9,11 +9,11 @@ import os
 import subprocess
 import sys
 import sysconfig
+import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
-import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = {"cli": "arc.cli", "reference": "arc.reference"}   # repository folder -> the package it installs as

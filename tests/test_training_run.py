@@ -278,6 +278,14 @@ def test_a_new_run_into_a_folder_holding_a_run_is_refused_and_overwrite_replaces
 
 
 @pytest.mark.slow
+def test_each_logging_point_is_printed_once_the_epochs_last_step_included(tiny, tmp_path, capsys):
+    train(TrainConfig(dataset="synthetic", data_root=str(tiny), out=str(tmp_path), epochs=2, batch_size=4,
+                      **{**TINY, "log_every": 2}))
+    steps = [line.split(" loss")[0] for line in capsys.readouterr().out.splitlines() if " step " in line]
+    assert steps == [f"epoch {e}/2 step {b}/5" for e in (1, 2) for b in (2, 4, 5)]   # 20 videos / batch 4
+
+
+@pytest.mark.slow
 def test_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tiny, tmp_path):
     with pytest.raises(TrainingStopped, match="loss is not finite") as e:
         train(TrainConfig(dataset="synthetic", data_root=str(tiny), out=str(tmp_path), epochs=2, batch_size=4,

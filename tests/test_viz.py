@@ -207,7 +207,10 @@ def test_ssv1_default_groups_are_the_papers_four(test_data):
     assert names["Tearing something"] == ["Tearing something into two pieces", "Tearing something just a little bit"]
     assert names["Twisting something"] == ["Twisting (wringing) something wet until water comes out",
                                            "Twisting something"]
-    assert len(names["Pulling two ends of something"]) == 3 and len(names["Pouring something"]) == 4
+    assert names["Pulling something"] == [f"Pulling something {end}" for end in (
+        "from behind of something", "from left to right", "from right to left", "onto something",
+        "out of something")]
+    assert len(names["Pouring something"]) == 4
     assert template("Something colliding with something and both come to a halt") == \
         "Something colliding with something"
 

@@ -293,6 +293,7 @@ def train_one_epoch(run: Run, loop: Loop) -> None:
     data.train_sampler.set_epoch(run.epoch, start=run.batch_in_epoch * data.per_rank_batch)
     loop.report.start(run.epoch + 1, c.epochs, steps, run.batch_in_epoch)
     pending = torch.zeros(PENDING, dtype=torch.float64, device=loop.rt.device)
+    flushed = None      # the batch last read back: the epoch's last batch is a logging point, read back once
     try:
         for clips, labels, _, bad in data.train_loader:
             for b in bad:
@@ -310,13 +311,15 @@ def train_one_epoch(run: Run, loop: Loop) -> None:
             stop_now, save_now = loop.agreement.exchange([loop.stop.requested, loop.saver.due(run.step)])
             if loop.report.log_point(run.batch_in_epoch) or stop_now or save_now:
                 flush(run, loop, pending, lr)
+                flushed = run.batch_in_epoch
             if (stop_now or save_now) and run.batch_in_epoch < steps:
                 save(run, loop, "last.pt")
             if stop_now:
                 raise interrupted(run, loop)
     finally:
         loop.report.stop()
-    flush(run, loop, pending, run.schedule.lr_at_step(max(run.step - 1, 0)))
+    if flushed != run.batch_in_epoch:
+        flush(run, loop, pending, run.schedule.lr_at_step(max(run.step - 1, 0)))
 
 
 PENDING = 5  # what a step adds to the device sums: loss · samples, samples, non-finite, gradient norm, steps

@@ -7,11 +7,11 @@ columns = predicted), so no second evaluation is needed. A cell shows the fracti
 classes outside the group.
 
 Groups. By default, classes whose names share their leading template — the words up to the first "something" that
-is not the first word, parentheses dropped — form a group: "Pulling two ends of something …", "Tearing something
-…", "Pouring something …", "Twisting (wringing) something …". On Something-Something V1 the default groups are
-the paper's four; elsewhere every template shared by two or more classes, largest first (at most `max_groups`). A
-groups file overrides: one group a line, members separated by `;`, each a class name or index; `#` starts a
-comment.
+is not the first word, parentheses dropped — form a group: "Pulling something …", "Tearing something …",
+"Pouring something …", "Twisting (wringing) something …". On Something-Something V1 the default groups are the
+paper's four (Fig. 4 (a)–(d); "Pulling two ends of something …" is a group of its own, shown in Fig. 1);
+elsewhere every template shared by two or more classes, largest first (at most `max_groups`). A groups file
+overrides: one group a line, members separated by `;`, each a class name or index; `#` starts a comment.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 from arc.scoring import row_normalised
 from arc.viz.common import VizError, new_figure, suptitle
 
-PAPER_GROUPS = ("Pulling two ends of something", "Tearing something", "Pouring something", "Twisting something")
+PAPER_GROUPS = ("Pulling something", "Tearing something", "Pouring something", "Twisting something")
 _PARENS = re.compile(r"\s*\([^)]*\)")
 
 
