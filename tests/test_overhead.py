@@ -172,15 +172,17 @@ def test_layer_benchmark_rows_time_both_layers_and_give_the_eq8_ratio():
         assert row["flop_ratio"] == pytest.approx(eq8_literal(32, 6, 6, 4, 3, 4) / eq8_literal(32, 6, 6, 4, 3, 1))
 
 
-@pytest.mark.parametrize("backbone,bound,size", [("r18", 1.10, 64), ("r50", 1.05, 32)])
-def test_arc_tsm_trains_in_the_activation_memory_of_tsm_and_its_autograd_definition_does_not(backbone, bound, size):
+@pytest.mark.slow
+@pytest.mark.parametrize("backbone,bound,size,autograd", [("r18", 1.10, 64, 1.5), ("r50", 1.05, 32, 1.25)])
+def test_arc_tsm_trains_in_the_activation_memory_of_tsm_and_its_autograd_definition_does_not(backbone, bound, size,
+                                                                                            autograd):
     """Whole model, train mode, one clip: ARC-TSM (n = 4, res3–5) keeps at most `bound` × what TSM keeps; with the
-    autograd definition of its ARC layers R18 keeps far more (×2.0 at 112 px, docs/overhead.md)."""
+    autograd definition of its ARC layers it keeps more than `autograd` × (R18 ×1.99, R50 ×1.32 at 112 px,
+    docs/benchmarks.md; ×1.98 and ×1.31 at the sizes here)."""
     args = (backbone, 4, 10, ("res3", "res4", "res5"))
     tsm = oh.model_memory(*args, n=1, size=size)
     assert oh.model_memory(*args, n=4, size=size) <= bound * tsm
-    if backbone == "r18":
-        assert oh.model_memory(*args, n=4, size=size, impl="autograd") > 1.5 * tsm
+    assert oh.model_memory(*args, n=4, size=size, impl="autograd") > autograd * tsm
 
 
 def test_the_layer_report_measures_one_layer_both_ways(monkeypatch):
