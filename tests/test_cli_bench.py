@@ -240,8 +240,8 @@ def test_bench_reference_runs_both_backends_and_torch_on_one_layer():
     assert [r["name"] for r in rows] == ["numba", "numpy", "torch"]
     keys = {"name", "median_ms", "ratio"}
     assert [set(r) for r in rows] == [keys | {"compile_s"}, keys, keys]
-    # C = 64, 14×14, T = 8: forward and backward take milliseconds (not seconds) each, all of them within the run
-    assert all(r["median_ms"] > 1 for r in rows) and 2 * sum(r["median_ms"] for r in rows) / 1e3 < seconds
+    # C = 64, 14×14, T = 8: forward and backward take milliseconds (not seconds), every timed one within the run
+    assert all(r["median_ms"] > 1 for r in rows) and sum(r["median_ms"] for r in rows) / 1e3 < seconds
     assert 0 <= rows[0]["compile_s"] < seconds
     assert [r["ratio"] * rows[2]["median_ms"] for r in rows] == pytest.approx([r["median_ms"] for r in rows])
     assert rows[1]["median_ms"] > rows[0]["median_ms"]          # numba's loops beat NumPy's
