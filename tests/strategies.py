@@ -105,6 +105,14 @@ def layer_shapes(
     )
 
 
+@st.composite
+def clip_batches(draw, max_N: int = 3, max_T: int = 6, max_C: int = 24, max_size: int = 3) -> tuple[int, ...]:
+    """`(N, T, C, H, W)` of a batch of clips in the TSM layout `[N·T, C, H, W]`: one frame (both clip ends at once)
+    and channel counts that are not multiples of the fold divisor included."""
+    return (draw(st.integers(1, max_N)), draw(st.integers(1, max_T)), draw(st.integers(1, max_C)),
+            draw(st.integers(1, max_size)), draw(st.integers(1, max_size)))
+
+
 def canonical_params(shape: LayerShape, rng: np.random.Generator, dtype=np.float64, aru_scale: float = 0.5) -> dict:
     """Random parameters in the canonical layout (docs/layer.md): `weight`, `bias` (only when `shape.bias`) and, for
     `n > 1`, `embed`, `fuse`, `attend` drawn from `N(0, aru_scale²)` (0 gives the zero ARU initialisation)."""

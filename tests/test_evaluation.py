@@ -109,6 +109,33 @@ def test_frames_option_feeds_the_model_more_frames_than_it_was_trained_on(traine
     assert p4.shape == p8.shape and not np.allclose(p4, p8, atol=1e-4)
 
 
+def test_eval_frames_reaches_the_model_and_every_layer_that_reads_clips(trained, tmp_path, monkeypatch):
+    """`arc eval --frames 8` on a 4-frame model: the model receives clips of 8 frames (a forward hook on the model
+    `ckpt.load_model` gives), and the shift and ARC layers read their input as 8-frame clips when they run."""
+    import arc.training.checkpoint as ckpt
+    from arc import ARCConv2d, TemporalShift
+
+    clips, layers = [], set()
+    real = ckpt.load_model
+
+    def hooked(*args, **kwargs):
+        model, state = real(*args, **kwargs)
+        model.register_forward_pre_hook(lambda m, inputs: clips.append(tuple(inputs[0].shape)))
+        for m in model.modules():
+            if isinstance(m, (TemporalShift, ARCConv2d)):
+                m.register_forward_pre_hook(
+                    lambda m, inputs: layers.add((type(m).__name__, m.num_segments, inputs[0].shape[0] % 8)))
+        return model, state
+
+    monkeypatch.setattr(ckpt, "load_model", hooked)
+    result = run("eval", "--checkpoint", trained, "--frames", 2 * FRAMES, "--out", tmp_path, "--workers", 0,
+                 "--batch-size", 4, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["videos"] == 10
+    assert clips == [(4, 8, 3, 32, 32), (4, 8, 3, 32, 32), (2, 8, 3, 32, 32)]   # 10 videos, 1 view each
+    assert layers == {("TemporalShift", 8, 0), ("ARCConv2d", 8, 0)}
+
+
 def test_predict_json_gives_one_line_per_video_matching_eval_scores(trained, evaluated):
     scores = np.load(evaluated[1] / "best-val-scores.npz")
     frames = data_root(trained) / "20bn-something-something-v1"

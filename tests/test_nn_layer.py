@@ -7,6 +7,10 @@ import itertools
 import pytest
 import torch
 import torch.nn.functional as F
+from definition import literal_arc
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import aru_acts, layer_shapes, pools, seeds
 from torch import nn
 
 from arc import ARCConv2d
@@ -39,42 +43,6 @@ def random_layer(cin, cout, stride, bias, pool="max", aru_act="relu", n=4, with_
             for p in (layer.embed, layer.fuse, layer.attend):
                 p.normal_(0, aru_std)
     return layer, twin
-
-
-def literal_arc(layer: ARCConv2d, x: torch.Tensor) -> torch.Tensor:
-    """docs/layer.md written out literally: U(Y_j) materialised, pooled at full size, maps on full-size tensors; a
-    term the layer leaves out (`aru_terms`) is 0 (`E = X0`), the attention pools the views `attention` names."""
-    n, c, size = layer.n, layer.out_channels // layer.n, x.shape[-2:]
-    sigma = F.relu if layer.aru_act == "relu" else (lambda v: F.leaky_relu(v, 0.01))
-
-    def f(z, i):
-        part = slice(i * c, (i + 1) * c)
-        bias = None if layer.bias is None else layer.bias[part]
-        return F.conv2d(z, layer.weight[part], bias, layer.stride, layer.padding, layer.dilation)
-
-    def star(w, y):
-        return torch.einsum("ok,bkhw->bohw", w, y)
-
-    def pool_s(u):
-        return u.amax((2, 3), keepdim=True) if layer.pool == "max" else u.mean((2, 3), keepdim=True)
-
-    def pool_t(u):
-        clips = u.view(-1, T, *u.shape[1:])
-        pooled = clips.amax(1, keepdim=True) if layer.pool == "max" else clips.mean(1, keepdim=True)
-        return pooled.expand_as(clips).reshape(u.shape)
-
-    def pooled(u):
-        return {"both": pool_s(u) + pool_t(u), "space": pool_s(u), "time": pool_t(u)}[layer.attention]
-
-    terms = layer.aru_terms
-    ys = [f(x, 0)]
-    E = x + star(layer.embed, x) if "embed" in terms else x
-    for i in range(1, n):
-        us = [F.interpolate(y, size=size, mode="nearest") for y in ys]
-        A = sum(star(layer.attend[j], pooled(u)) for j, u in enumerate(us)) if "attend" in terms else 0
-        Fu = sum(star(layer.fuse[j], u) for j, u in enumerate(us)) if "fuse" in terms else 0
-        ys.append(f(sigma(sigma(E + A) + Fu), i))
-    return torch.cat(ys, 1)
 
 
 CASES = list(itertools.product([1, 2], [True, False], ["max", "mean"], ["relu", "leaky_relu"]))
@@ -117,7 +85,7 @@ def test_zero_init_differs_on_signed_input(aru_act):
 def test_forward_equals_literal_definition(stride, pool, aru_act, n, impl):
     layer, _ = random_layer(5, 6, stride, True, pool, aru_act, n=n, aru_std=0.4, impl=impl)
     x = torch.randn(2 * T, 5, 7, 6, dtype=torch.float64)  # 7×6 → 4×3 at stride 2: not integer multiples
-    torch.testing.assert_close(layer(x), literal_arc(layer, x), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(layer(x), literal_arc(layer, x)[0], rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("stride,pool", list(itertools.product([1, 2], ["max", "mean"])))
@@ -160,13 +128,32 @@ def test_parameters_have_the_canonical_names_and_shapes_and_share_the_conv_tenso
     assert "n=4, num_segments=8" in repr(layer)
 
 
-def test_trace_returns_states_and_attention():
-    layer, _ = random_layer(4, 8, 2, True, n=4, aru_std=0.2)
-    x = torch.rand(T, 4, 6, 6, dtype=torch.float64)
+@given(shape=layer_shapes(max_Cin=5, max_c=3, max_size=12), pool=pools, aru_act=aru_acts, norm=st.booleans(),
+       train=st.booleans(), seed=seeds)
+def test_trace_records_the_states_and_attention_maps_of_the_definition(shape, pool, aru_act, norm, train, seed):
+    """`trace()`'s `Z_i` and `A_i` (what the figures draw) are Eqs. 5–7 computed literally from the parameters,
+    strided or not, with or without BatchNorm and ReLU, in train or eval mode, on signed input."""
+    torch.manual_seed(seed % 2**31)
+    conv = nn.Conv2d(shape.Cin, shape.Cout, shape.K, shape.stride, shape.padding, shape.dilation, bias=shape.bias)
+    bn = nn.BatchNorm2d(shape.Cout) if norm else None
+    layer = ARCConv2d.from_conv(conv, n=shape.n, num_segments=shape.T, norm=bn, act=nn.ReLU() if norm else None,
+                                pool=pool, aru_act=aru_act).double().train(train)
+    with torch.no_grad():
+        for p in (layer.embed, layer.fuse, layer.attend, *(() if bn is None else (bn.weight, bn.bias))):
+            if p is not None:
+                p.normal_(0, 0.5)
+        if bn is not None:
+            bn.running_mean.uniform_(-0.2, 0.2)
+            bn.running_var.uniform_(0.5, 2)
+    x = torch.randn(shape.input_shape, dtype=torch.float64)
+    expected, states, attention = literal_arc(layer, x)
     y, record = layer.trace(x)
-    torch.testing.assert_close(y, layer(x))
-    assert len(record["state"]) == 4 and len(record["attention"]) == 3
-    assert record["state"][0] is x and record["state"][2].shape == x.shape
+    assert len(record["state"]) == shape.n and len(record["attention"]) == shape.n - 1
+    torch.testing.assert_close(y, expected, rtol=1e-10, atol=1e-10)
+    for i, (got, want) in enumerate(zip(record["state"], states, strict=True)):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10, msg=lambda m, i=i: f"Z_{i + 1}: {m}")
+    for i, (got, want) in enumerate(zip(record["attention"], attention, strict=True)):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10, msg=lambda m, i=i: f"A_{i + 2}: {m}")
 
 
 def test_bad_conv_counts_options_and_input_shapes_are_refused_by_name():

@@ -14,6 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
+from definition import literal_arc
 from torch import nn
 
 from arc.cli.main import cli
@@ -71,13 +72,19 @@ def runs(tmp_path_factory) -> dict:
 
 
 def traced_res3_conv(runs) -> tuple:
-    """(model, the clip of the test video, `trace()` record of `layer2.1.conv2` on it) of the random-ARU run."""
+    """(model, the clip of the test video, `trace()` record of `layer2.1.conv2` on it) of the random-ARU run; the
+    record is first held to the states and attention maps of the definition, computed literally."""
     model, state = ckpt.load_model(runs["arc_random"])
     cfg = state["config"]
     clip = load_clip(runs["video"], num_segments=T, input_size=cfg["input_size"],
                      prescale=DATASETS[cfg["dataset"]].prescale)[:1]
+    layer, x = model.layer2[1].conv2, layer_input_by_hand(model, clip)
     with torch.no_grad():
-        _, record = model.layer2[1].conv2.trace(layer_input_by_hand(model, clip))
+        _, states, attention = literal_arc(layer, x)
+        _, record = layer.trace(x)
+    assert len(record["state"]) == len(states) == 4 and len(record["attention"]) == len(attention) == 3
+    for got, want in zip(record["state"] + record["attention"], states + attention, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
     return model, clip, record
 
 
