@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from definition import literal_arc
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from strategies import aru_acts, layer_shapes, pools, seeds
 from torch import nn
@@ -133,6 +133,8 @@ def test_parameters_have_the_canonical_names_and_shapes_and_share_the_conv_tenso
 def test_trace_records_the_states_and_attention_maps_of_the_definition(shape, pool, aru_act, norm, train, seed):
     """`trace()`'s `Z_i` and `A_i` (what the figures draw) are Eqs. 5–7 computed literally from the parameters,
     strided or not, with or without BatchNorm and ReLU, in train or eval mode, on signed input."""
+    # BatchNorm refuses to train on one value per channel (a ValueError, not a wrong trace)
+    assume(not (norm and train) or shape.N * shape.T * shape.out_size[0] * shape.out_size[1] > 1)
     torch.manual_seed(seed % 2**31)
     conv = nn.Conv2d(shape.Cin, shape.Cout, shape.K, shape.stride, shape.padding, shape.dilation, bias=shape.bias)
     bn = nn.BatchNorm2d(shape.Cout) if norm else None

@@ -190,15 +190,16 @@ def test_layer_benchmark_rows_are_the_medians_of_the_timed_runs_and_counts_deriv
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backbone,bound,size,autograd", [("r18", 1.10, 64, 1.5), ("r50", 1.05, 32, 1.25)])
-def test_arc_tsm_trains_in_the_activation_memory_of_tsm_and_its_autograd_definition_does_not(backbone, bound, size,
+@pytest.mark.parametrize("backbone,size,autograd", [("r18", 64, 1.5), ("r50", 32, 1.25)])
+def test_arc_tsm_trains_in_the_activation_memory_of_tsm_and_its_autograd_definition_does_not(backbone, size,
                                                                                             autograd):
-    """Whole model, train mode, one clip: ARC-TSM (n = 4, res3–5) keeps at most `bound` × what TSM keeps; with the
-    autograd definition of its ARC layers it keeps more than `autograd` × (R18 ×1.99, R50 ×1.32 at 112 px,
-    docs/benchmarks.md; ×1.98 and ×1.31 at the sizes here)."""
+    """Whole model, train mode, one clip: ARC-TSM (n = 4, res3–5) keeps at most 1.02 × what TSM keeps (×0.996 and
+    ×0.997 here; one more input-sized tensor per ARC layer makes R50 ×1.04); with the autograd definition of its ARC
+    layers it keeps more than `autograd` × (R18 ×1.99, R50 ×1.32 at 112 px, docs/benchmarks.md; ×1.98 and ×1.31 at
+    the sizes here)."""
     args = (backbone, 4, 10, ("res3", "res4", "res5"))
     tsm = oh.model_memory(*args, n=1, size=size)
-    assert oh.model_memory(*args, n=4, size=size) <= bound * tsm
+    assert oh.model_memory(*args, n=4, size=size) <= 1.02 * tsm
     assert oh.model_memory(*args, n=4, size=size, impl="autograd") > autograd * tsm
 
 
