@@ -514,6 +514,21 @@ def test_first_download_records_every_digest_and_a_substituted_file_is_refused_l
     assert manifest["diving48/Diving48_vocab.json"]["sha256"] == sha256(substitute)
 
 
+def test_a_digest_the_source_table_states_is_checked_on_the_first_download(server, diving48, tmp_path, monkeypatch):
+    mirror = serve_diving48(server, diving48)           # no publisher states one today: the table is empty
+    vocab = diving48["Diving48_vocab.json"]
+    monkeypatch.setitem(SOURCES["diving48"].sha256, "vocab", sha256(b"what the publisher published"))
+    r = CliRunner().invoke(cli, ["data", "download", "diving48", "--version", "2", "--mirror", mirror,
+                                 "--data-root", str(tmp_path / "d48")])
+    assert r.exit_code == 2 and len(error_lines(r)) == 1, r.output
+    assert (f"Diving48_vocab.json: SHA-256 {sha256(vocab)} is not the {sha256(b'what the publisher published')} of "
+            f"the source table (vocab); deleted the file") in error_lines(r)[0]
+    assert not list((tmp_path / "d48").rglob("Diving48_vocab.json*"))
+    monkeypatch.setitem(SOURCES["diving48"].sha256, "vocab", sha256(vocab))
+    download_diving48(tmp_path / "d48", versions=(2,), mirror=mirror, transfers=quiet())
+    assert (tmp_path / "d48" / "Diving48_vocab.json").read_bytes() == vocab
+
+
 def test_a_wrong_pin_is_refused_and_malformed_pins_are_one_error_line(server, diving48, tmp_path):
     mirror = serve_diving48(server, diving48)
     for pin, expected in ((f"videos={'0' * 64}", f"is not the {'0' * 64} of --sha256 (videos); deleted the file"),
