@@ -61,6 +61,51 @@ def test_foreign_pickle_checkpoint_is_refused_by_every_command(tmp_path):
         assert len(errors) == 1 and "refusing to load" in errors[0] and "Foreign" in errors[0]
 
 
+class RunsCode:
+    """Unpickled, this runs `touch <marker>` (what a hostile checkpoint would do with worse commands)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_checkpoint_that_would_run_code_runs_none_in_any_command(tmp_path):
+    import pickle
+
+    from arc.nn.models import build_model
+    from arc.nn.weights import PretrainedError
+
+    marker = tmp_path / "ran"
+    payload = RunsCode(marker)
+    files = {"zip": tmp_path / "zip.pt", "legacy": tmp_path / "legacy.pt", "top-level": tmp_path / "top.pt",
+             "raw pickle": tmp_path / "raw.pkl"}
+    torch.save({"model": {}, "x": payload}, files["zip"])
+    torch.save({"model": {}, "x": payload}, files["legacy"], _use_new_zipfile_serialization=False)
+    torch.save(payload, files["top-level"])
+    files["raw pickle"].write_bytes(pickle.dumps({"model": {}, "x": payload}, protocol=2))
+    video = tmp_path / "frames"
+    video.mkdir()
+    for kind, path in files.items():
+        for args in (["train", "--resume", path], ["eval", "--checkpoint", path],
+                     ["predict", video, "--checkpoint", path], ["export", "--checkpoint", path, "--out",
+                                                                 tmp_path / "m.onnx"],
+                     *(["viz", figure, "--checkpoint", path, "--out", tmp_path / "f.png"]
+                       for figure in ("attention", "states", "cam", "confusion"))):
+            result, errors = run(*args)
+            where = f"{kind}: arc {' '.join(map(str, args[:2]))}"
+            assert result.exit_code == 2, f"{where}: {result.output}"
+            assert result.output.splitlines() == errors and len(errors) == 1, f"{where}: {result.output}"
+            assert "refusing to load" in errors[0] and "posix.system" in errors[0], f"{where}: {errors[0]}"
+        with pytest.raises(PretrainedError, match=rf"pretrained weights {path}: "):        # --pretrained PATH
+            build_model("r18", 3, pretrained=str(path))
+    assert not marker.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames", "legacy.pt", "raw.pkl", "top.pt", "zip.pt"]
+
+
 def test_missing_checkpoint_and_video_are_named(tmp_path):
     result, errors = run("eval", "--checkpoint", tmp_path / "none.pt")
     assert result.exit_code == 2 and "none.pt" in errors[0] and "does not exist" in errors[0]

@@ -44,8 +44,9 @@ TINY = dict(train_per_class=1, val_per_class=1, frames=(6, 6), size=(24, 32))
 class Server:
     """Files by URL path; `drop[path] = n` closes the connection after n bytes of the body, once; `requests` logs
     (path, Range header) of every GET. Faults by path: `unsized` (a 200 without Content-Length, a 206 with
-    `Content-Range …/*`), `whole` (Range ignored: always the whole file), `unvalidated` (no ETag); `pace` seconds of
-    sleep after every 64 kB sent (a slow network)."""
+    `Content-Range …/*`), `whole` (Range ignored: always the whole file), `misplaced` (a 206 that starts 100 bytes
+    before the byte asked for), `unvalidated` (no ETag); `pace` seconds of sleep after every 64 kB sent (a slow
+    network)."""
 
     def __init__(self):
         self.files: dict[str, bytes] = {}
@@ -53,6 +54,7 @@ class Server:
         self.requests: list[tuple[str, str | None]] = []
         self.unsized: set[str] = set()
         self.whole: set[str] = set()
+        self.misplaced: set[str] = set()
         self.unvalidated: set[str] = set()
         self.pace = 0.0
         server = self
@@ -70,6 +72,7 @@ class Server:
                 start, rng = 0, self.headers.get("Range")
                 if rng and self.path not in server.whole and self.headers.get("If-Range", etag) == etag:
                     start = int(rng.removeprefix("bytes=").split("-")[0])
+                    start = max(0, start - 100) if self.path in server.misplaced else start
                     if start >= len(data):
                         self.send_response(416)
                         self.send_header("Content-Range", f"bytes */{len(data)}")
@@ -514,6 +517,21 @@ def test_first_download_records_every_digest_and_a_substituted_file_is_refused_l
     assert manifest["diving48/Diving48_vocab.json"]["sha256"] == sha256(substitute)
 
 
+def test_a_digest_the_source_table_states_is_checked_on_the_first_download(server, diving48, tmp_path, monkeypatch):
+    mirror = serve_diving48(server, diving48)           # no publisher states one today: the table is empty
+    vocab = diving48["Diving48_vocab.json"]
+    monkeypatch.setitem(SOURCES["diving48"].sha256, "vocab", sha256(b"what the publisher published"))
+    r = CliRunner().invoke(cli, ["data", "download", "diving48", "--version", "2", "--mirror", mirror,
+                                 "--data-root", str(tmp_path / "d48")])
+    assert r.exit_code == 2 and len(error_lines(r)) == 1, r.output
+    assert (f"Diving48_vocab.json: SHA-256 {sha256(vocab)} is not the {sha256(b'what the publisher published')} of "
+            f"the source table (vocab); deleted the file") in error_lines(r)[0]
+    assert not list((tmp_path / "d48").rglob("Diving48_vocab.json*"))
+    monkeypatch.setitem(SOURCES["diving48"].sha256, "vocab", sha256(vocab))
+    download_diving48(tmp_path / "d48", versions=(2,), mirror=mirror, transfers=quiet())
+    assert (tmp_path / "d48" / "Diving48_vocab.json").read_bytes() == vocab
+
+
 def test_a_wrong_pin_is_refused_and_malformed_pins_are_one_error_line(server, diving48, tmp_path):
     mirror = serve_diving48(server, diving48)
     for pin, expected in ((f"videos={'0' * 64}", f"is not the {'0' * 64} of --sha256 (videos); deleted the file"),
@@ -594,6 +612,20 @@ def test_a_server_that_states_no_size_but_answers_ranges_confirms_it_with_a_416(
     assert dest.read_bytes() == data
     # the first probe finds more (206): resumed; the last finds the end (416 naming the size): complete
     assert server.ranges("/f.bin") == [None, "bytes=30000-", "bytes=30000-", f"bytes={len(data)}-"]
+
+
+@pytest.mark.parametrize("fault", ["whole", "misplaced"])
+def test_a_server_that_ignores_the_range_or_answers_it_at_another_byte_is_restarted_cleanly(server, tmp_path, fault):
+    data = bytes(range(256)) * 4                       # no two 100-byte shifts alike: a splice would show
+    server.files["/f.bin"] = data
+    getattr(server, fault).add("/f.bin")
+    server.drop["/f.bin"] = 400
+    url, dest = server.url + "/f.bin", tmp_path / "f.bin"
+    fetch(url, dest, retries=2, wait=0)
+    assert dest.read_bytes() == data and not (tmp_path / "f.bin.part").exists()
+    # whole: the 200 to the Range is the file from byte 0; misplaced: the 206 from byte 300 is refused, the part
+    # deleted and the file fetched anew
+    assert server.ranges("/f.bin") == {"whole": [None, "bytes=400-"], "misplaced": [None, "bytes=400-", None]}[fault]
 
 
 def test_a_part_without_etag_or_last_modified_is_restarted_not_resumed(server, tmp_path):

@@ -286,3 +286,21 @@ def test_data_check_reports_a_malformed_index_in_one_line_without_a_traceback(tm
     assert r.exit_code == 1 and "Traceback" not in r.output, r.output
     assert f"val: {tmp_path / 'validate.csv'}, line 3: time_start/time_end must be numbers of seconds >= 0, got " \
            f"'inf', '40'" in r.output.splitlines()
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_train_on_a_malformed_index_is_one_error_line_exit_2_and_makes_no_run_folder(tmp_path, case):
+    from click.testing import CliRunner
+
+    from arc.cli.main import cli
+
+    make, expected = MALFORMED[case]
+    dataset, path, line = make(tmp_path)
+    lists = ["--train-list", str(path), "--val-list", str(path)] if dataset == "list" else []
+    r = CliRunner().invoke(cli, ["train", "--dataset", dataset, "--data-root", str(tmp_path), *lists, "--out",
+                                 str(tmp_path / "run"), "--pretrained", "none", "--workers", "0"])
+    errors = [x for x in r.output.splitlines() if x.startswith("Error:")]
+    where = f"{path}, line {line}: " if line is not None else f"{path}: "
+    assert r.exit_code == 2 and len(errors) == 1, r.output
+    assert where in errors[0] and expected in errors[0], errors[0]
+    assert "Traceback" not in r.output and not (tmp_path / "run").exists()

@@ -167,3 +167,26 @@ def test_evaluation_leaves_a_bomb_out_and_lists_it(tmp_path, stand_in_model):
     result = evaluate(tmp_path / "best.pt", data_root=str(root), workers=0, out_dir=tmp_path / "out")
     assert result["bad"] == [str(victim)] and result["videos"] == 4
     assert np.isfinite(result["top1"])
+
+
+@pytest.mark.slow
+def test_viz_reports_a_bomb_or_a_fifo_in_one_error_line_and_writes_no_figure(tmp_path):
+    from arc.nn.models import build_model
+    from arc.training import checkpoint as ckpt
+
+    model = build_model("r18", len(CLASSES), num_segments=4, n=2, stages=["res5"])
+    best = ckpt.save({"model": model.state_dict(), "model_config": model.config, "classes": list(CLASSES),
+                      "config": {"dataset": "synthetic", "num_segments": 4, "input_size": 32, "test_clips": 1,
+                                 "sampling": "tsm"}}, tmp_path / "run" / "best.pt")
+    bomb = folder_with(tmp_path, "bomb", bytes_of(png_bomb()))
+    fifo = folder_with(tmp_path, "fifo", os.mkfifo)               # issue 18 row 14: viz hung on this
+    says = {bomb: "corrupt frame image 00002.jpg: Image size (1600000000 pixels) exceeds limit",
+            fifo: "frame image 00002.jpg is not a regular file (a FIFO)"}
+    for figure, options in (("attention", []), ("states", ["--layer", "res5-block1-conv2"]), ("cam", [])):
+        for video, reason in says.items():
+            r = CliRunner().invoke(cli, ["viz", figure, "--checkpoint", str(best), "--video", str(video), *options,
+                                         "--out", str(tmp_path / "fig.png")])
+            assert r.exit_code == 2, f"viz {figure} {video.name}: {r.output}"
+            lines = r.output.splitlines()
+            assert len(lines) == 1 and lines[0].startswith(f"Error: {video}: {reason}"), r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb", "fifo", "run"]

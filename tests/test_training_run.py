@@ -371,6 +371,17 @@ def test_an_error_during_set_up_leaves_no_folder_it_created(tiny, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_pretrained_weights_that_are_not_a_torch_file_are_one_error_line_and_leave_no_folder(tiny, tmp_path):
+    (tmp_path / "notatorch.pt").write_text("epochs 50, lr 0.01\n")        # issue 18 row 11: KeyError: 101, exit 1
+    out = tmp_path / "runs" / "x"
+    result = CliRunner().invoke(cli, cli_args(tiny, out, epochs=1, batch_size=4,
+                                              pretrained=tmp_path / "notatorch.pt"))
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines()[-1] == (f"Error: pretrained weights {tmp_path / 'notatorch.pt'}: not a torch "
+                                              f"file: it is a text file, not a file torch.save wrote")
+    assert "Traceback" not in result.output and sorted(p.name for p in tmp_path.iterdir()) == ["notatorch.pt"]
+
+
 @pytest.mark.slow
 def test_a_torn_last_metrics_line_is_dropped_with_a_warning_on_resume(uninterrupted, tmp_path, capsys):
     cut = tmp_path / "cut"
