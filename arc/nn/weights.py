@@ -193,6 +193,13 @@ def imagenet_state_dict(backbone: str, download: bool = True) -> dict:
 ZIP_MAGIC, PICKLE_PROTO = b"PK\x03\x04", 0x80   # how torch.save's files start: a zip, or a pickle (the legacy format)
 
 
+def refused_global(error: Exception) -> str | None:
+    """The Python object (`posix.system`, `collections.OrderedDict`, …) that made `torch.load(weights_only=True)`
+    refuse a file, read from its `UnpicklingError`; None when the pickle was refused for another reason."""
+    found = re.search(r"GLOBAL (\S+)", str(error))
+    return None if found is None else found[1]
+
+
 def not_a_torch_file(path) -> str | None:
     """None when `path` starts as a file `torch.save` wrote does; else what it is instead ("empty", "a text file",
     "a file that starts with b'…'"), for messages."""
@@ -224,11 +231,11 @@ def read_torch_file(path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        found = refused_global(e)
         if found is None:
             raise PretrainedError(f"{source}: not a torch file (expected what torch.save writes)") from None
         raise PretrainedError(
-            f"{source}: a torch file that holds a {found[1]} object, which loading without running code refuses; "
+            f"{source}: a torch file that holds a {found} object, which loading without running code refuses; "
             "if you trust the file, load it with torch.load(path, weights_only=False) and pass its state dict"
         ) from None
     except Exception as e:   # a damaged zip, a truncated pickle, an I/O error: torch's words, first sentence

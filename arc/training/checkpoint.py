@@ -15,7 +15,6 @@ import inspect
 import os
 import pickle
 import random
-import re
 from pathlib import Path
 
 import numpy as np
@@ -50,13 +49,15 @@ def load(path: str | os.PathLike, map_location="cpu", *, require=("model",)) -> 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        found = re.search(r"GLOBAL (\S+)", str(e))
+        from arc.nn.weights import refused_global
+
+        found = refused_global(e)
         if found is None:   # a pickle torch cannot read (e.g. protocol 4+ from pickle.dump): not torch.save's
             raise CheckpointError(f"{path} is not a PyTorch checkpoint: it is a pickle that torch.save did not "
                                   f"write; {EXPECTED}") from None
         raise CheckpointError(
             f"refusing to load {path}: it holds pickled Python objects that are not plain tensors or values, and "
-            f"loading them could run arbitrary code (found {found.group(1)}). arc checkpoints hold only state dicts "
+            f"loading them could run arbitrary code (found {found}). arc checkpoints hold only state dicts "
             f"and plain values; re-save the weights as a state dict if you trust the file.") from None
     except Exception as e:   # a damaged zip, a truncated pickle, an I/O error: torch's own words, first line
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
