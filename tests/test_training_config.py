@@ -5,6 +5,7 @@ import dataclasses
 
 import pytest
 
+from arc.data.registry import DATASETS
 from arc.training.config import ConfigError, TrainConfig, flag
 
 
@@ -22,6 +23,15 @@ def test_resolved_config_has_the_recipe_values_and_the_library_names():
     assert resolve(dataset="ssv1", pretrained="none")[0].pretrained is None
     assert dataclasses.is_dataclass(cfg) and TrainConfig.from_dict(cfg.to_dict()) == cfg
     assert (flag("num_segments"), flag("weight_decay"), flag("batch_size")) == ("--frames", "--wd", "--batch-size")
+
+
+@pytest.mark.parametrize("dataset", sorted(DATASETS))
+def test_a_saved_config_resolves_again_to_itself(dataset):
+    """What a checkpoint stores (`to_dict` of a resolved config) resolves to the same config: a cosine recipe's
+    empty milestones are not taken for milestones the user gave."""
+    cfg, _ = resolve(dataset=dataset)
+    again, notes = TrainConfig.from_dict(cfg.to_dict()).resolve()
+    assert again == cfg and notes == []
 
 
 @pytest.mark.parametrize("options, says", [

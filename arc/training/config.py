@@ -141,7 +141,7 @@ class TrainConfig:
             self, **values,
             test_clips=DATASETS[self.dataset].test_clips if self.test_clips is None else self.test_clips)
         resolved = dataclasses.replace(resolved, out=self.out or str(Path("runs") / resolved.run_name()))
-        resolved, schedule_notes = resolved._fit_schedule(given_milestones=milestones is not None,
+        resolved, schedule_notes = resolved._fit_schedule(given_milestones=bool(milestones),
                                                           given_warmup=self.warmup_epochs is not None)
         resolved.validate()
         return resolved, list(notes) + schedule_notes
