@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 import arc.data.synth_fine as fine
-from arc.data import build_dataset
+from arc.data import build_dataset, flip_map
 from arc.data.errors import MissingDataFile
 from arc.data.home import resolve_data_root
 from arc.data.synth import ensure_synthetic, is_complete, write_synthetic
@@ -41,7 +41,9 @@ def test_fine_is_balanced_and_reads_as_its_own_dataset(tmp_path):
     assert train.classes == fine.CLASSES and len(fine.CLASSES) == 12
     assert np.bincount(train.labels, minlength=12).tolist() == [2] * 12
     assert np.bincount(val.labels, minlength=12).tolist() == [1] * 12
-    assert train.transform.flip_map is None or (train.transform.flip_map == -1).all()  # a mirror turns cw into ccw
+    # a mirrored video shows the class with left and right swapped: every class has its twin
+    twins = flip_map(fine.CLASSES)
+    assert sorted(twins.tolist()) == list(range(12)) and all(twins[twins[i]] == i != twins[i] for i in range(12))
     assert train[0][0].shape == (1, 4, 3, 32, 32)
     # the order set is not the fine one
     order = write_synthetic(tmp_path / "order", seed=0, train_per_class=1, val_per_class=1, frames=(4, 4),
@@ -51,113 +53,125 @@ def test_fine_is_balanced_and_reads_as_its_own_dataset(tmp_path):
     assert resolve_data_root("synthetic-fine", str(root)) == root
 
 
-def test_classes_come_in_mirror_pairs():
-    for name, (g, d) in fine.MOTIONS.items():
-        twin = name.replace("counterclockwise", "@").replace("clockwise", "counterclockwise").replace("@", "clockwise")
-        assert fine.MOTIONS[twin] == (g, -d)
+def test_mirror_twins_move_the_bead_the_mirrored_way():
+    t = np.linspace(0, 1, 97)
+    for name, g in fine.MOTIONS.items():
+        twin = fine.CLASSES[flip_map(fine.CLASSES)[fine.CLASSES.index(name)]]
+        assert np.allclose(fine.MOTIONS[twin](t), 1 - g(t)), name
 
 
 @pytest.mark.parametrize("n", [48, 96, 144])
-def test_every_pattern_spends_equal_time_at_every_part_of_the_half_turn(n):
-    # so that the set of arm angles a video shows is the same for every class
+def test_every_pattern_spends_equal_time_on_every_quarter_of_the_rod(n):
+    # so that the set of places a video shows is the same for every class
     t = (np.arange(n) + 0.5) / n
-    for name, (g, _) in fine.MOTIONS.items():
+    for name, g in fine.MOTIONS.items():
         counts = np.bincount(np.minimum((g(t) * 4).astype(int), 3), minlength=4)
         assert counts.tolist() == [n // 4] * 4, name
 
 
-def test_patterns_turn_where_their_names_say():
+def test_patterns_go_and_turn_where_their_names_say():
     t = np.linspace(0, 1, 601)
-    for name, (g, d) in fine.MOTIONS.items():
-        theta = d * fine.SPAN * g(t)
-        steps = np.sign(np.diff(theta))
+    for name, g in fine.MOTIONS.items():
+        steps = np.sign(np.diff(g(t)))
         turns = np.flatnonzero(np.diff(steps) != 0)
-        strokes = 3 if "three" in name else 4 if "four" in name else 1 if name.startswith("Turning") else 2
+        strokes = 3 if "three" in name else 4 if "four" in name else 1 if " from " in name else 2
         assert len(turns) == strokes - 1, name
-        first = "counterclockwise" if "counterclockwise" in name else "clockwise"
-        assert steps[0] == (1 if first == "clockwise" else -1), name          # clockwise on screen: angle grows
+        right_first = "from left to right" in name or "to the right" in name or "right first" in name
+        assert steps[0] == (1 if right_first else -1), name
         if "quickly and back" in name:
             assert abs(t[turns[0] + 1] - 1 / 3) < 0.01, name
         if "slowly and back" in name:
             assert abs(t[turns[0] + 1] - 2 / 3) < 0.01, name
 
 
-def test_two_classes_drawn_from_one_seed_differ_only_in_the_arm_motion():
-    a = fine.plan_video(np.random.default_rng(11), "Turning something clockwise", 10)
-    b = fine.plan_video(np.random.default_rng(11), "Shaking something in four strokes, counterclockwise first", 10)
+def test_two_classes_drawn_from_one_seed_differ_only_in_the_bead_motion():
+    a = fine.plan_video(np.random.default_rng(11), "Sliding something from left to right", 10)
+    b = fine.plan_video(np.random.default_rng(11), "Shaking something in four strokes, left first", 10)
     assert np.array_equal(np.asarray(a.background), np.asarray(b.background))
-    assert (a.body.xs == b.body.xs).all() and (a.body.ys == b.body.ys).all() and a.body.fill == b.body.fill
-    assert (a.shake == b.shake).all() and a.arm_fill == b.arm_fill and a.arm_length == b.arm_length
-    assert [(d.xs.tolist(), d.angles.tolist()) for d in a.distractors] == \
-        [(d.xs.tolist(), d.angles.tolist()) for d in b.distractors]
-    assert a.arm_angles[0] != b.arm_angles[0] or a.arm_angles[-1] != b.arm_angles[-1]
-    assert np.isclose(a.arm_angles[0] - fine.SPAN * (0.5 / 10), b.arm_angles[0] + fine.SPAN * (4 * 0.5 / 10))
+    for key in ("xs", "ys", "angles"):
+        assert (getattr(a.rod, key) == getattr(b.rod, key)).all()
+    assert (a.rod.fill, a.rod.radius, a.bead.fill, a.bead.radius) == (b.rod.fill, b.rod.radius, b.bead.fill,
+                                                                      b.bead.radius)
+    assert (a.shake == b.shake).all() and a.rod_width == b.rod_width
+    assert [(d.xs.tolist(), d.angles.tolist(), d.fill) for d in a.distractors] == \
+        [(d.xs.tolist(), d.angles.tolist(), d.fill) for d in b.distractors]
+    t = a.places                              # a sweep's place is its time: evenly spaced, at a random phase
+    assert np.allclose(np.diff(t), 0.1) and 0 <= t[0] < 0.1
+    assert np.allclose(b.places, 1 - fine.strokes(4)(t))
 
 
-def test_frames_show_the_knob_where_the_plan_puts_it():
-    scene = fine.plan_video(np.random.default_rng(5), "Turning something counterclockwise", 8, (48, 48))
-    for img, x, y, a, (sx, sy) in zip(fine.draw_video(scene), scene.body.xs, scene.body.ys, scene.arm_angles,
-                                      scene.shake, strict=True):
-        tip = (x - sx + scene.arm_length * np.cos(a), y - sy + scene.arm_length * np.sin(a))
-        pixel = np.asarray(img)[int(round(tip[1])), int(round(tip[0]))].astype(int)
-        assert np.abs(pixel - scene.arm_fill).max() <= 3
-        centre = np.asarray(img)[int(round(y - sy)), int(round(x - sx))].astype(int)
-        assert np.abs(centre - scene.body.fill).max() <= 3
+def test_frames_show_the_bead_where_the_plan_puts_it():
+    scene = fine.plan_video(np.random.default_rng(5), "Sliding something to the left and back", 8, (48, 48))
+    for f, img in enumerate(fine.draw_video(scene)):
+        a = np.asarray(img).astype(int)
+        sx, sy = scene.shake[f]
+        bead = a[int(round(scene.bead.ys[f] - sy)), int(round(scene.bead.xs[f] - sx))]
+        assert np.abs(bead - scene.bead.fill).max() <= 3
+        far = 0.8 if scene.places[f] < 0.5 else -0.8          # a point of the rod away from the bead
+        x = scene.rod.xs[f] - sx + far * scene.rod.radius * np.cos(scene.rod.angles[f])
+        y = scene.rod.ys[f] - sy + far * scene.rod.radius * np.sin(scene.rod.angles[f])
+        assert np.abs(a[int(round(y)), int(round(x))] - scene.rod.fill).max() <= 3
 
 
-def test_the_arm_angle_of_a_frame_is_uniform_for_every_class():
-    # θ0 uniform makes the angle in any frame uniform whatever the pattern: a chi-square test per class
-    bins = 8
+def test_the_bead_of_a_frame_is_at_a_uniform_place_for_every_class():
+    # in the plan: over many videos, a chi-square test per class against uniform, 16 bins
     for name in fine.CLASSES:
-        angles = np.concatenate([fine.plan_video(np.random.default_rng((3, k)), name, 6, (16, 16)).arm_angles
-                                 for k in range(200)]) % (2 * np.pi)
-        counts = np.bincount((angles / (2 * np.pi) * bins).astype(int), minlength=bins)
-        expected = len(angles) / bins
-        chi2 = ((counts - expected) ** 2 / expected).sum()
-        assert chi2 < 24.3, (name, counts)          # 7 degrees of freedom, p = 0.001
+        places = np.concatenate([fine.plan_video(np.random.default_rng((3, k)), name, int(n), (16, 16)).places
+                                 for k, n in enumerate(np.random.default_rng(9).integers(14, 19, 150))])
+        counts = np.bincount(np.minimum((places * 16).astype(int), 15), minlength=16)
+        expected = len(places) / 16
+        assert ((counts - expected) ** 2 / expected).sum() < 37.7, (name, counts)   # 15 dof, p = 0.001
 
 
-def _frame_features(videos: int, seed: int, frames: int = 10, size=(32, 32)):
-    """Per frame, brightness-free features (|grey − the frame's median|): the whole frame pooled to 8×8, and a
-    16×16 window around the body pooled to 8×8 (where a leak in the arm's angle would show)."""
-    features, labels, video = [], [], []
+def measured_places(videos: int = 30, seed: int = 0) -> list[np.ndarray]:
+    """Per class, the bead's place along the rod in every frame of `videos` videos, measured in the drawn frames
+    (centroid of the pixels of the bead's colour near the rod, projected on the rod's axis)."""
+    size = (48, 48)
+    yy, xx = np.mgrid[0:size[0], 0:size[1]]
+    out = []
     for c, label in enumerate(fine.CLASSES):
+        mine = []
         for k in range(videos):
-            scene = fine.plan_video(np.random.default_rng((seed, c, k)), label, frames, size)
-            for i, img in enumerate(fine.draw_video(scene)):
-                grey = np.asarray(img, dtype=np.float32).mean(axis=2)
-                d = np.abs(grey - np.median(grey))
-                whole = d.reshape(8, size[0] // 8, 8, size[1] // 8).mean(axis=(1, 3)).ravel()
-                cx = int(round(scene.body.xs[i] - scene.shake[i, 0]))
-                cy = int(round(scene.body.ys[i] - scene.shake[i, 1]))
-                near = np.pad(d, 8)[cy:cy + 16, cx:cx + 16].reshape(8, 2, 8, 2).mean(axis=(1, 3)).ravel()
-                features.append(np.concatenate([whole, near]))
-                labels.append(c)
-                video.append(k)
-    return np.array(features), np.array(labels), np.array(video)
+            rng = np.random.default_rng((seed, c, k))
+            scene = fine.plan_video(rng, label, int(rng.integers(14, 19)), size)
+            rod = scene.rod
+            for f, img in enumerate(fine.draw_video(scene)):
+                cx, cy = rod.xs[f] - scene.shake[f, 0], rod.ys[f] - scene.shake[f, 1]
+                near = (xx - cx) ** 2 + (yy - cy) ** 2 <= (rod.radius + 2 * scene.bead.radius) ** 2
+                mask = near & (np.abs(np.asarray(img).astype(int) - scene.bead.fill).max(axis=2) <= 12)
+                along = ((xx[mask] - cx) * np.cos(rod.angles[f]) + (yy[mask] - cy) * np.sin(rod.angles[f])).mean()
+                mine.append((along / rod.radius + 1) / 2)
+        out.append(np.array(mine))
+    return out
 
 
-def frame_classifier_accuracy(videos: int = 40, seed: int = 0) -> float:
-    """Held-out accuracy of a per-frame linear classifier (ridge, one-vs-rest) trained on the frames of half the
-    videos of every class, tested on the frames of the other half."""
-    x, y, v = _frame_features(videos, seed)
-    train, test = v < videos // 2, v >= videos // 2
-    z = (x - x[train].mean(0)) / (x[train].std(0) + 1e-6)
-    targets = np.eye(len(fine.CLASSES))[y[train]]
-    w = np.linalg.solve(z[train].T @ z[train] + 10 * np.eye(z.shape[1]), z[train].T @ targets)
-    return float(((z[test] @ w).argmax(1) == y[test]).mean())
+def homogeneity_chi2(places: list[np.ndarray], bins: int = 8) -> float:
+    """Chi-square statistic of the classes × bins table of places (are the classes' distributions the same?)."""
+    table = np.array([np.histogram(np.clip(p, 0, 1 - 1e-9), bins=bins, range=(0, 1))[0] for p in places], float)
+    expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / table.sum()
+    return float(((table - expected) ** 2 / expected).sum())
 
 
-def test_a_frame_classifier_is_at_chance():
-    # 12 classes: chance 8.3 %; 2,400 held-out frames (240 videos)
-    assert frame_classifier_accuracy() < 1 / 12 + 0.045
+LIMIT = 122.0    # 11 × 7 = 77 degrees of freedom, p = 0.001 (frames of one video are evenly spread: the real
+                 # statistic is below its mean, 21-41 over seeds 0-2)
 
 
-def test_the_frame_classifier_catches_a_generator_whose_start_angle_is_fixed(monkeypatch):
-    # the leak a generator gets when θ0 is not drawn: clockwise arms then sweep the lower half, the others the upper
-    real = fine.start_angle
-    monkeypatch.setattr(fine, "start_angle", lambda rng: real(rng) * 0)
-    assert frame_classifier_accuracy() > 1 / 12 + 0.08
+def test_in_the_drawn_frames_the_bead_is_at_the_same_places_for_every_class():
+    places = measured_places()
+    assert all(len(p) > 400 for p in places) and all(np.isfinite(p).all() for p in places)
+    assert homogeneity_chi2(places) < LIMIT
+
+
+@pytest.mark.parametrize("leak", ["accelerating", "no phase"])
+def test_the_frame_statistics_catch_a_leaky_generator(monkeypatch, leak):
+    # accelerating (t ↦ t²: positions not equalised, the bead dwells where it starts) and frames taken at the
+    # middle of their slots (a pattern of several strokes shows the bead at a few places only)
+    if leak == "accelerating":
+        for name, g in dict(fine.MOTIONS).items():
+            monkeypatch.setitem(fine.MOTIONS, name, lambda t, g=g: g(np.asarray(t) ** 2))
+    else:
+        monkeypatch.setattr(fine, "frame_times", lambda rng, n: (rng.random(), (np.arange(n) + 0.5) / n)[1])
+    assert homogeneity_chi2(measured_places()) > LIMIT
 
 
 def test_cli_synth_preset_fine_and_its_cache(tmp_path, monkeypatch):

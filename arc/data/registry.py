@@ -68,10 +68,9 @@ DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (
                 "selective", uses_list_file=True),
     DatasetSpec("synthetic", "the built-in synthetic dataset (SSv1 layout)", _index_without_lists(formats.ssv1_index),
                 len(SYNTH_CLASSES), (240, 320), "selective"),
-    # Its classes differ in the direction of a turn: a mirrored video shows another class, so none is flipped.
-    # Frames are cropped as written (48×48 by default, no pre-scaling).
+    # Frames are cropped as written (48×48 by default, no pre-scaling); every class has a mirror twin.
     DatasetSpec("synthetic-fine", "the fine-grained synthetic dataset (SSv1 layout; docs/results.md)",
-                _index_without_lists(formats.ssv1_index), len(FINE_CLASSES), None, "never"),
+                _index_without_lists(formats.ssv1_index), len(FINE_CLASSES), None, "selective"),
 )}
 
 

@@ -1,34 +1,35 @@
 """The fine-grained synthetic family (`arc data synth --preset fine`, dataset `synthetic-fine`): twelve classes that
-differ only in how a small arm moves on a moving body, among moving distractors, with camera shake.
+differ only in how a small bead slides along a rod that drifts across the frame, among drifting distractors, with
+camera shake.
 
-Every video shows a *body* (a disc) drifting in a straight line across the middle of the frame, with an *arm* (a
-bar ending in a knob) attached at its centre. The arm's angle relative to the body is `θ(τ) = θ0 + d·π·g(τ)` for
-time `τ ∈ [0, 1]`: the class fixes the direction `d` (+1 clockwise on screen, −1 counterclockwise) and the pattern
-`g`, and nothing else:
+Every video shows a *rod* (a bar, near horizontal) drifting in a straight line through the middle of the frame,
+and a *bead* on it. The bead's place along the rod is `s(τ) = g(τ)` for time `τ ∈ [0, 1]`, from its left end (0)
+to its right end (1); the class fixes `g` and nothing else:
 
-| classes (clockwise / counterclockwise)                  | g(τ)                                   |
-|---------------------------------------------------------|----------------------------------------|
-| Turning something …                                     | τ                                      |
-| Swinging something … and back                           | out by τ = 1/2, back by τ = 1          |
-| Swinging something … quickly and back slowly            | out by τ = 1/3, back by τ = 1          |
-| Swinging something … slowly and back quickly            | out by τ = 2/3, back by τ = 1          |
-| Shaking something in three strokes, … first             | three strokes over [0, 1], back and forth |
-| Shaking something in four strokes, … first              | four strokes                           |
+| classes (right / left)                                   | g(τ) (right; left: 1 − g)                  |
+|----------------------------------------------------------|--------------------------------------------|
+| Sliding something from left to right / right to left     | τ                                          |
+| Sliding something to the right and back                  | out by τ = 1/2, back by τ = 1              |
+| Sliding something to the right quickly and back slowly   | out by τ = 1/3, back by τ = 1              |
+| Sliding something to the right slowly and back quickly   | out by τ = 2/3, back by τ = 1              |
+| Shaking something in three strokes, right first          | three strokes over [0, 1], back and forth  |
+| Shaking something in four strokes, right first           | four strokes                               |
 
-Classes come in near pairs (the same pattern in the two directions) and near groups (the three swings differ only
-in when the arm turns back; three vs four strokes). Everything else is drawn from one distribution for every class,
-in the same order from the video's generator, so that two videos drawn from the same seed differ only in the arm's
-motion: the background, the body's colour, size and path, the arm's colour and length, the start angle `θ0`
-(uniform on the circle), zero to two distractor shapes that drift and turn with a pattern and direction of their
-own (drawn like a class's), and the camera shake (the whole frame moved by up to 2 % of its size, frame by frame).
+Classes come in mirror pairs (the same pattern starting to the right or to the left; the selective flip maps one
+onto the other) and in near groups (the three back-and-forths differ only in when the bead turns; three strokes
+vs four). Everything else is drawn from one distribution for every class, in the same order from the video's
+generator, so two videos drawn from the same seed differ only in the bead's motion: the background, the rod's
+colour, length, tilt and path (its drift is as large as a fifth of the frame), the bead's colour and size, zero to
+two distractor shapes that drift and turn at random, and the camera shake (the whole frame moved by up to 1.5 % of
+its size, frame by frame).
 
-Why a frame-averaging model is at chance: in any one frame the arm's angle is `θ0` plus something that does not
-depend on `θ0`, and `θ0` is uniform on the circle, so the angle in a frame is uniform whatever the class and
-independent of everything else in it; every other element of a frame has one distribution for all classes. So a
-single frame carries no information about the class, and TSN, which scores frames one by one and averages the
-scores, cannot do better than chance (1/12). Every `g` also spends equal time at every point of `[0, 1]`, so the
-*set* of arm angles a video shows is the same half circle, evenly covered, for every class. What tells the classes
-apart is the order of the arm's angles, on a body that moves: a model must find the arm and follow it.
+Why a frame-averaging model is at chance: every `g` spends equal time at every point of `[0, 1]` (tested), so in
+a frame taken at a uniformly random time the bead is at a uniformly random place along the rod, whatever the
+class, independently of everything else in the frame. A single frame therefore carries no information about the
+class, and TSN, which scores frames one by one and averages the scores, cannot do better than chance (1/12). The
+*set* of places a video's frames show is the same, evenly covered rod for every class. What tells the classes
+apart is the order of those places — where the bead goes first, when and how often it turns — on a rod that moves
+on its own: a model must find the bead and follow it relative to the rod.
 """
 
 from __future__ import annotations
@@ -41,17 +42,16 @@ from PIL import Image, ImageDraw
 from arc.data.synth_draw import SUPERSAMPLE, background, colour, draw_shape, reduce
 
 VERSION = 1
-SPAN = np.pi                      # the arm turns through half a circle, whatever the class
-BODY_RADIUS = (0.09, 0.11)        # fractions of the shorter side of the frame
-ARM_LENGTH = (0.24, 0.28)         # centre of the body to the centre of the knob
-ARM_WIDTH = 0.07
-KNOB_RADIUS = 0.075
-BODY_CENTRE = (0.42, 0.58)        # where the middle of the body's path lies, fractions of the width and height
-BODY_TRAVEL = (0.0, 0.06)         # length of the body's path over the video
+ROD_LENGTH = (0.45, 0.55)         # fractions of the shorter side of the frame
+ROD_WIDTH = 0.06
+ROD_TILT = np.pi / 12             # the rod's angle to the horizontal, uniform in ±this
+BEAD_RADIUS = (0.06, 0.075)
+ROD_CENTRE = (0.42, 0.58)         # where the middle of the rod's path lies, fractions of the width and height
+ROD_TRAVEL = (0.05, 0.2)          # length of the rod's path over the video
 DISTRACTORS = 2                   # at most; 0, 1 or 2 with equal chance
 DISTRACTOR_RADIUS = (0.06, 0.09)
 DISTRACTOR_TRAVEL = (0.0, 0.25)
-DISTRACTOR_SPIN = 0.0             # distractors turn through this fraction of the arm's half turn
+DISTRACTOR_TURN = np.pi / 2       # distractors turn at a constant speed, at most this much over the video
 SHAKE = 0.015                     # camera shake: the frame moves by up to this fraction per axis, frame by frame
 DEFAULTS = dict(train_per_class=80, val_per_class=25, frames=(14, 18), size=(48, 48))
 
@@ -73,23 +73,31 @@ def swing(turn: float):
     return g
 
 
-_PATTERNS = {
-    "Turning something {d}": strokes(1),
-    "Swinging something {d} and back": swing(1 / 2),
-    "Swinging something {d} quickly and back slowly": swing(1 / 3),
-    "Swinging something {d} slowly and back quickly": swing(2 / 3),
-    "Shaking something in three strokes, {d} first": strokes(3),
-    "Shaking something in four strokes, {d} first": strokes(4),
+def _mirrored(g):
+    return lambda t: 1 - g(t)
+
+
+_PATTERNS = {   # the "right" member of each mirror pair
+    ("Sliding something from left to right", "Sliding something from right to left"): strokes(1),
+    ("Sliding something to the right and back", "Sliding something to the left and back"): swing(1 / 2),
+    ("Sliding something to the right quickly and back slowly",
+     "Sliding something to the left quickly and back slowly"): swing(1 / 3),
+    ("Sliding something to the right slowly and back quickly",
+     "Sliding something to the left slowly and back quickly"): swing(2 / 3),
+    ("Shaking something in three strokes, right first", "Shaking something in three strokes, left first"): strokes(3),
+    ("Shaking something in four strokes, right first", "Shaking something in four strokes, left first"): strokes(4),
 }
-#: class name → (pattern g, direction d)
-MOTIONS = {name.format(d=word): (g, d) for name, g in _PATTERNS.items()
-           for word, d in (("clockwise", 1), ("counterclockwise", -1))}
+#: class name → g: the bead's place along the rod over time, 0 at its left end, 1 at its right end
+MOTIONS = {name: g if k == 0 else _mirrored(g) for names, g in _PATTERNS.items() for k, name in enumerate(names)}
 CLASSES = sorted(MOTIONS)
 
 
-def start_angle(rng: np.random.Generator) -> float:
-    """θ0: uniform on the circle — what makes the arm's angle in any one frame say nothing about the class."""
-    return rng.uniform(0, 2 * np.pi)
+def frame_times(rng: np.random.Generator, num_frames: int) -> np.ndarray:
+    """When the `num_frames` frames are taken, in [0, 1]: evenly spaced, at a random phase. Without the phase a
+    pattern of several strokes shows the bead at only a few places (four strokes over 16 frames: four places),
+    which a single frame could tell from a sweep's sixteen; with it, frame `k` is at a uniform time in
+    `[k/N, (k+1)/N)`, so a frame taken at random is at a uniform time and the bead at a uniform place."""
+    return (np.arange(num_frames) + rng.random()) / num_frames
 
 
 @dataclass
@@ -106,16 +114,16 @@ class Shape:
 
 @dataclass
 class FineScene:
-    """Everything random about one video: background, distractors, the body and its arm, the camera shake."""
+    """Everything random about one video: background, distractors, the rod and its bead, the camera shake."""
 
     background: Image.Image     # supersampled by SUPERSAMPLE, `margin` pixels wider on every side
     margin: int                 # in frame pixels
     size: tuple[int, int]       # (h, w) of the frames
     distractors: list[Shape]
-    body: Shape
-    arm_fill: tuple
-    arm_length: float
-    arm_angles: np.ndarray      # the arm's angle per frame (0 = pointing right; increasing = clockwise on screen)
+    rod: Shape                  # `radius`: half its length; `angles`: its tilt
+    rod_width: float
+    bead: Shape                 # its centre per frame, on the rod
+    places: np.ndarray          # the bead's place along the rod per frame, 0 (left end) to 1 (right end)
     shake: np.ndarray           # [frames, 2] camera offset (x, y) per frame, frame pixels
 
 
@@ -135,13 +143,13 @@ def _path(rng: np.random.Generator, centre: np.ndarray, travel: tuple[float, flo
 
 def plan_video(rng: np.random.Generator, label: str, num_frames: int, size: tuple[int, int] = (48, 48)) -> FineScene:
     """The scene of one video of class `label` (`size` = (h, w)). The draws from `rng` are the same in number and
-    order for every class, so the same generator state gives the same scene with another arm motion."""
-    g, direction = MOTIONS[label]
+    order for every class, so the same generator state gives the same scene with another bead motion."""
+    g = MOTIONS[label]
     h, w = size
     short = min(h, w)
     margin = int(np.ceil(SHAKE * short)) + 1
     bg, v_bg = background(rng, h + 2 * margin, w + 2 * margin)
-    t = (np.arange(num_frames) + 0.5) / num_frames
+    t = frame_times(rng, num_frames)
     distractors, count = [], rng.integers(DISTRACTORS + 1)
     for i in range(DISTRACTORS):       # always drawn, so the draws after these do not depend on `count`
         shape = ("square", "triangle", "diamond")[rng.integers(3)]
@@ -149,44 +157,45 @@ def plan_video(rng: np.random.Generator, label: str, num_frames: int, size: tupl
         radius = rng.uniform(*DISTRACTOR_RADIUS) * short
         centre = np.array([rng.uniform(0.15, 0.85) * w, rng.uniform(0.15, 0.85) * h])
         xs, ys = _path(rng, centre, DISTRACTOR_TRAVEL, short, t)
-        pattern, turn = MOTIONS[CLASSES[rng.integers(len(CLASSES))]]
-        angles = start_angle(rng) + DISTRACTOR_SPIN * turn * SPAN * pattern(t)
+        angles = rng.uniform(0, 2 * np.pi) + rng.uniform(-DISTRACTOR_TURN, DISTRACTOR_TURN) * t
         if i < count:
             distractors.append(Shape(shape, fill, radius, xs, ys, angles))
     side = rng.choice([-1.0, 1.0])
-    body_fill = _contrasting(rng, v_bg, side)
-    arm_fill = _contrasting(rng, v_bg, -side)
-    body_radius = rng.uniform(*BODY_RADIUS) * short
-    arm_length = rng.uniform(*ARM_LENGTH) * short
-    centre = np.array([rng.uniform(*BODY_CENTRE) * w, rng.uniform(*BODY_CENTRE) * h])
-    xs, ys = _path(rng, centre, BODY_TRAVEL, short, t)
-    theta0 = start_angle(rng)
+    rod_fill = _contrasting(rng, v_bg, side)
+    bead_fill = _contrasting(rng, v_bg, -side)
+    half = rng.uniform(*ROD_LENGTH) * short / 2
+    tilt = rng.uniform(-ROD_TILT, ROD_TILT)
+    bead_radius = rng.uniform(*BEAD_RADIUS) * short
+    centre = np.array([rng.uniform(*ROD_CENTRE) * w, rng.uniform(*ROD_CENTRE) * h])
+    xs, ys = _path(rng, centre, ROD_TRAVEL, short, t)
     shake = rng.uniform(-SHAKE, SHAKE, (num_frames, 2)) * short
-    body = Shape("circle", body_fill, body_radius, xs, ys, np.zeros(num_frames))
-    return FineScene(bg, margin, (h, w), distractors, body, arm_fill, arm_length,
-                     theta0 + direction * SPAN * g(t), shake)
+    places = g(t)
+    along = (2 * places - 1) * half
+    rod = Shape("rod", rod_fill, half, xs, ys, np.full(num_frames, tilt))
+    bead = Shape("circle", bead_fill, bead_radius, xs + along * np.cos(tilt), ys + along * np.sin(tilt),
+                 np.zeros(num_frames))
+    return FineScene(bg, margin, (h, w), distractors, rod, ROD_WIDTH * short, bead, places, shake)
 
 
 def draw_video(scene: FineScene) -> list[Image.Image]:
-    """The frames of a scene (RGB, `scene.size`): distractors, then the arm, the body over the arm's root, the
-    knob; seen through a window that the camera shake moves."""
-    ss = SUPERSAMPLE
+    """The frames of a scene (RGB, `scene.size`): distractors, the rod, the bead; seen through a window that the
+    camera shake moves."""
+    ss, m = SUPERSAMPLE, scene.margin
     h, w = scene.size
-    short = min(h, w)
-    body = scene.body
+    rod, bead = scene.rod, scene.bead
     frames = []
-    for f in range(len(body.xs)):
+    for f in range(len(rod.xs)):
         img = scene.background.copy()
         draw = ImageDraw.Draw(img)
-        m = scene.margin
         for d in scene.distractors:
             draw_shape(draw, d.shape, (d.xs[f] + m) * ss, (d.ys[f] + m) * ss, d.radius * ss, d.fill, d.angles[f])
-        x, y = (body.xs[f] + m) * ss, (body.ys[f] + m) * ss
-        a = scene.arm_angles[f]
-        tip = (x + scene.arm_length * ss * np.cos(a), y + scene.arm_length * ss * np.sin(a))
-        draw.line([(x, y), tip], fill=scene.arm_fill, width=max(1, int(round(ARM_WIDTH * short * ss))))
-        draw_shape(draw, "circle", x, y, body.radius * ss, body.fill)
-        draw_shape(draw, "circle", *tip, KNOB_RADIUS * short * ss, scene.arm_fill)
+        x, y, a = (rod.xs[f] + m) * ss, (rod.ys[f] + m) * ss, rod.angles[f]
+        dx, dy = rod.radius * ss * np.cos(a), rod.radius * ss * np.sin(a)
+        width = max(1, int(round(scene.rod_width * ss)))
+        draw.line([(x - dx, y - dy), (x + dx, y + dy)], fill=rod.fill, width=width)
+        for end in (-1, 1):
+            draw_shape(draw, "circle", x + end * dx, y + end * dy, width / 2, rod.fill)
+        draw_shape(draw, "circle", (bead.xs[f] + m) * ss, (bead.ys[f] + m) * ss, bead.radius * ss, bead.fill)
         left = int(round((m + scene.shake[f, 0]) * ss))
         top = int(round((m + scene.shake[f, 1]) * ss))
         frames.append(reduce(img.crop((left, top, left + w * ss, top + h * ss))))
