@@ -184,9 +184,11 @@ def memory(backbones, impls, size, frames, batch_size, steps, device, budget, th
 def accuracy(preset, models, seeds, out, jobs, threads, data_root, epochs):
     """Train every model with every seed on a synthetic preset (two runs at a time, one thread each), score each
     last checkpoint on the validation split, and write OUT/accuracy.csv, accuracy.json and accuracy.png (mean ± sd
-    over seeds). Finished runs are kept: run it again to resume."""
+    over seeds). Finished runs are kept: run it again to resume (Ctrl-C or SIGTERM: the runs in progress save
+    their last.pt first)."""
     from arc.bench.accuracy import accuracy_table, parse_models
     from arc.data.synth import get_preset
+    from arc.training.stop import Interrupted
     from cli.errors import one_line
 
     for flag, check, value in (("--preset", get_preset, preset), ("--models", parse_models, models)):
@@ -204,6 +206,9 @@ def accuracy(preset, models, seeds, out, jobs, threads, data_root, epochs):
                                    on_event=progress)
     except (OSError, ValueError) as e:
         raise OneLineError(f"arc bench accuracy: {one_line(e)}") from None
+    except Interrupted as e:
+        click.echo(str(e), err=True)
+        raise SystemExit(e.exit_code) from None
     rows = [{"model": m["label"], "runs": m["runs"],
              "top-1 %": f"{100 * m['top1_mean']:.1f} ± {100 * m['top1_std']:.1f}",
              "mean class acc %": f"{100 * m['mean_class_acc_mean']:.1f} ± {100 * m['mean_class_acc_std']:.1f}",

@@ -3,6 +3,12 @@ never accuracy (docs/results.md: no model's accuracy on the fine preset is looke
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -79,7 +85,8 @@ def test_the_plan_is_seed_by_seed_with_one_thread_and_in_process_loading(tmp_pat
     runs = plan("fine", "tsm,arc-msn", 2, tmp_path)
     assert [r.name for r in runs] == ["tsm-seed0", "arc-msn-seed0", "tsm-seed1", "arc-msn-seed1"]
     assert runs[1].config == dict(dataset="synthetic-fine", data_root=str(tmp_path), backbone="r18", n=4,
-                                  motion="ms", seed=0, device="cpu", threads=1, workers=0, progress=False)
+                                  motion="ms", seed=0, device="cpu", threads=1, workers=0, channels_last=True,
+                                  progress=False)
     assert runs[0].config["n"] == 1 and "shift" not in runs[0].config
     assert MODELS["tsn"].options == dict(n=1, shift=False)
     with pytest.raises(ValueError, match="'resnet'.*tsn, tsm, arc, msn, arc-msn"):
@@ -104,3 +111,30 @@ def test_cli_accuracy_refuses_bad_options_in_one_line(tmp_path):
     r = runner.invoke(bench_cli, ["accuracy", "--data-root", str(tmp_path / "none"), "--out", str(tmp_path / "b")])
     assert r.exit_code == 2 and "Error:" in r.output and "no such folder" in r.output
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_runs_with_their_last_checkpoint_and_the_next_call_goes_on(tmp_path):
+    data = write_synthetic(tmp_path / "fine", preset="fine", seed=0, **dict(TINY_DATA, train_per_class=2))
+    out = tmp_path / "bench"
+    command = [sys.executable, "-m", "cli.main", "bench", "accuracy", "--models", "tsn", "--seeds", "1",
+               "--epochs", "12", "--data-root", str(data), "--out", str(out)]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    parent = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    metrics = out / "runs" / "tsn-seed0" / "train" / "metrics.jsonl"
+    deadline = time.monotonic() + 300
+    while not (metrics.is_file() and metrics.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    parent.send_signal(signal.SIGTERM)
+    output, _ = parent.communicate(timeout=300)
+    assert parent.returncode == 143, output
+    assert "run the same command again" in output
+    run = out / "runs" / "tsn-seed0"
+    assert (run / "train" / "last.pt").is_file() and not (run / "result.json").exists()
+    stopped_at = len(metrics.read_text().splitlines())
+    assert 1 <= stopped_at < 12
+    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    result = json.loads((run / "result.json").read_text())
+    assert result["resumed"] and result["epochs"] == 12
+    assert [json.loads(line)["epoch"] for line in metrics.read_text().splitlines()] == list(range(1, 13))

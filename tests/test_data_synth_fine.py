@@ -42,7 +42,7 @@ def test_fine_is_balanced_and_reads_as_its_own_dataset(tmp_path):
     assert np.bincount(train.labels, minlength=12).tolist() == [2] * 12
     assert np.bincount(val.labels, minlength=12).tolist() == [1] * 12
     # a mirrored video shows the class with left and right swapped: every class has its twin
-    twins = flip_map(fine.CLASSES)
+    twins = train.transform.flip_map
     assert sorted(twins.tolist()) == list(range(12)) and all(twins[twins[i]] == i != twins[i] for i in range(12))
     assert train[0][0].shape == (1, 4, 3, 32, 32)
     # the order set is not the fine one
@@ -60,7 +60,7 @@ def test_mirror_twins_move_the_bead_the_mirrored_way():
         assert np.allclose(fine.MOTIONS[twin](t), 1 - g(t)), name
 
 
-@pytest.mark.parametrize("n", [48, 96, 144])
+@pytest.mark.parametrize("n", [240, 480, 960])
 def test_every_pattern_spends_equal_time_on_every_quarter_of_the_rod(n):
     # so that the set of places a video shows is the same for every class
     t = (np.arange(n) + 0.5) / n
@@ -79,9 +79,11 @@ def test_patterns_go_and_turn_where_their_names_say():
         right_first = "from left to right" in name or "to the right" in name or "right first" in name
         assert steps[0] == (1 if right_first else -1), name
         if "quickly and back" in name:
-            assert abs(t[turns[0] + 1] - 1 / 3) < 0.01, name
+            assert abs(t[turns[0] + 1] - 0.4) < 0.01, name
         if "slowly and back" in name:
-            assert abs(t[turns[0] + 1] - 2 / 3) < 0.01, name
+            assert abs(t[turns[0] + 1] - 0.6) < 0.01, name
+        if name.endswith("and back"):
+            assert abs(t[turns[0] + 1] - 0.5) < 0.01, name
 
 
 def test_two_classes_drawn_from_one_seed_differ_only_in_the_bead_motion():

@@ -10,15 +10,16 @@ to its right end (1); the class fixes `g` and nothing else:
 |----------------------------------------------------------|--------------------------------------------|
 | Sliding something from left to right / right to left     | τ                                          |
 | Sliding something to the right and back                  | out by τ = 1/2, back by τ = 1              |
-| Sliding something to the right quickly and back slowly   | out by τ = 1/3, back by τ = 1              |
-| Sliding something to the right slowly and back quickly   | out by τ = 2/3, back by τ = 1              |
+| Sliding something to the right quickly and back slowly   | out by τ = 0.4, back by τ = 1              |
+| Sliding something to the right slowly and back quickly   | out by τ = 0.6, back by τ = 1              |
 | Shaking something in three strokes, right first          | three strokes over [0, 1], back and forth  |
 | Shaking something in four strokes, right first           | four strokes                               |
 
 Classes come in mirror pairs (the same pattern starting to the right or to the left; the selective flip maps one
-onto the other) and in near groups (the three back-and-forths differ only in when the bead turns; three strokes
-vs four). Everything else is drawn from one distribution for every class, in the same order from the video's
-generator, so two videos drawn from the same seed differ only in the bead's motion: the background, the rod's
+onto the other) and in near groups: the three back-and-forths differ only in when the bead turns (at 0.4, 0.5 or
+0.6 of the video: less than a frame apart of the 8 a clip samples), three strokes from four by one more turn.
+Everything else is drawn from one distribution for every class, in the same order from the video's generator, so
+two videos drawn from the same seed differ only in the bead's motion: the background, the rod's
 colour, length, tilt and path (its drift is as large as a fifth of the frame), the bead's colour and size, zero to
 two distractor shapes that drift and turn at random, and the camera shake (the whole frame moved by up to 1.5 % of
 its size, frame by frame).
@@ -45,7 +46,7 @@ VERSION = 1
 ROD_LENGTH = (0.45, 0.55)         # fractions of the shorter side of the frame
 ROD_WIDTH = 0.06
 ROD_TILT = np.pi / 12             # the rod's angle to the horizontal, uniform in ±this
-BEAD_RADIUS = (0.06, 0.075)
+BEAD_RADIUS = (0.085, 0.1)
 ROD_CENTRE = (0.42, 0.58)         # where the middle of the rod's path lies, fractions of the width and height
 ROD_TRAVEL = (0.05, 0.2)          # length of the rod's path over the video
 DISTRACTORS = 2                   # at most; 0, 1 or 2 with equal chance
@@ -81,9 +82,9 @@ _PATTERNS = {   # the "right" member of each mirror pair
     ("Sliding something from left to right", "Sliding something from right to left"): strokes(1),
     ("Sliding something to the right and back", "Sliding something to the left and back"): swing(1 / 2),
     ("Sliding something to the right quickly and back slowly",
-     "Sliding something to the left quickly and back slowly"): swing(1 / 3),
+     "Sliding something to the left quickly and back slowly"): swing(0.4),
     ("Sliding something to the right slowly and back quickly",
-     "Sliding something to the left slowly and back quickly"): swing(2 / 3),
+     "Sliding something to the left slowly and back quickly"): swing(0.6),
     ("Shaking something in three strokes, right first", "Shaking something in three strokes, left first"): strokes(3),
     ("Shaking something in four strokes, right first", "Shaking something in four strokes, left first"): strokes(4),
 }
