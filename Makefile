@@ -30,7 +30,7 @@ demo: $(BASE)
 	@echo ""
 	@echo "Next: the fine-grained benchmark, where twelve classes differ in how a small bead slides along a drifting"
 	@echo "rod: TSN, TSM, ARC-TSM, MSN and ARC-MSN over three seeds, under a protocol fixed before ARC's first run."
-	@echo "  The table: docs/results.md; to run it again (about 2 hours on 2 cores): $(VENV)/bin/arc bench accuracy --preset fine"
+	@echo "  The table: docs/results.md; to run it again (about an hour on 2 cores): $(VENV)/bin/arc bench accuracy --preset fine"
 	@echo "What ARC learnt in this run, the paper's Figs. 3-6 (docs/viz.md):"
 	@echo "  $(VENV)/bin/arc viz attention --checkpoint runs/demo/best.pt"
 	@echo "  $(VENV)/bin/arc viz states --checkpoint runs/demo/best.pt"
