@@ -135,6 +135,24 @@ def memory_saved(C: int, H: int, W: int, T: int, K: int, n: int, *, cout: int | 
     return cin * H * W * T + (n - 1) * per_step
 
 
+def model_cost(model_kwargs: dict, size: int = 224, device: str | torch.device = "meta") -> dict:
+    """`{"macs", "params"}` of `build_model(**model_kwargs)`: forward multiply-adds of one clip
+    `[1, num_segments, 3, size, size]` and parameters; a MotionSqueeze correlation counted as its window (see
+    `motion_report`)."""
+    from arc.nn.motion import MotionSqueeze
+
+    frames = model_kwargs["num_segments"]
+    with torch.device(device):
+        model = build_model(**model_kwargs)
+        clip = torch.empty(1, frames, 3, size, size)
+    extra = 0
+    for m in model.modules():
+        if isinstance(m, MotionSqueeze):
+            m.method = "shifts"
+            extra = correlation_multiply_adds(frames, size, m.reduced)
+    return {"macs": measure_multiply_adds(model.eval(), clip) + extra, "params": measure_params(model)}
+
+
 # -- measurements ----------------------------------------------------------------------------------------
 
 
@@ -334,24 +352,15 @@ def motion_report(
     The correlation is counted as its 15×15 window (`correlation_multiply_adds`), not as what the all-pairs
     path executes (`(HW)²·C` per pair, more at 28×28): FlopCounterMode does not see the loop over shifts, which
     is what is measured here, so the window's count is added."""
-    from arc.nn.motion import MotionSqueeze
-
     stages = check_model_args(backbone, frames, num_classes, stages, n, size, aru_terms, attention)
     if frames < 2:
         raise ValueError(f"frames must be >= 2 with the MotionSqueeze module (it pairs frame t with t+1), got {frames}")
     aru = dict(aru_terms=parse_aru_terms(aru_terms), attention=attention)
     out = {"model": _model_args(backbone, frames, num_classes, stages, n, size, **aru)}
     for name, steps, motion in (("tsm", 1, "none"), ("msn", 1, "ms"), ("arc_msn", n, "ms")):
-        with torch.device(device):
-            model = build_model(backbone, num_classes, num_segments=frames, n=steps, stages=stages, motion=motion,
-                                **aru)
-            clip = torch.empty(1, frames, 3, size, size)
-        extra = 0
-        for m in model.modules():
-            if isinstance(m, MotionSqueeze):
-                m.method = "shifts"
-                extra = correlation_multiply_adds(frames, size, m.reduced)
-        out[name] = {"flops": measure_multiply_adds(model.eval(), clip) + extra, "params": measure_params(model)}
+        cost = model_cost(dict(backbone=backbone, num_classes=num_classes, num_segments=frames, n=steps,
+                               stages=stages, motion=motion, **aru), size, device)
+        out[name] = {"flops": cost["macs"], "params": cost["params"]}
     out["module"] = {"flops": out["msn"]["flops"] - out["tsm"]["flops"],
                      "params": out["msn"]["params"] - out["tsm"]["params"],
                      "correlation_flops": correlation_multiply_adds(frames, size)}

@@ -136,3 +136,111 @@ def memory(backbones, impls, size, frames, batch_size, steps, device, budget, th
         raise OneLineError(f"arc bench memory: {e}") from None
     _emit(rows, as_json, f"Training memory on {device}, {frames} frames at {size}px, batch {batch_size}, "
                          f"{steps} steps (bytes){'' if budget is None else f'; budget {budget}'}")
+
+
+@bench.command("accuracy")
+@click.option("--preset", default="fine", show_default=True,
+              help="Synthetic family (arc data synth --preset): fine (the fine-grained benchmark) or order (make "
+                   "demo's set).")
+@click.option("--models", default="tsn,tsm,arc,msn,arc-msn", show_default=True,
+              help="Comma list of tsn, tsm, arc (ARC-TSM, n=4), msn, arc-msn.")
+@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Runs per model, with training seeds 0, 1, …")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Folder of the runs and the table [default: runs/bench-accuracy-PRESET]; rerun to resume.")
+@click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True, help="Runs at a time.")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch threads per run.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="The preset's dataset, written by arc data synth --preset PRESET [default: its cached set, "
+                   "written when missing].")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Epochs per run instead of the recipe's (a trial; docs/results.md uses the recipe's).")
+def accuracy(preset, models, seeds, out, jobs, threads, data_root, epochs):
+    """Train every model with every seed on a synthetic preset (two runs at a time, one thread each), score each
+    last checkpoint on the validation split, and write OUT/accuracy.csv, accuracy.json and accuracy.png (mean ± sd
+    over seeds). Finished runs are kept: run it again to resume (Ctrl-C or SIGTERM: the runs in progress save
+    their last.pt first)."""
+    from arc.bench.accuracy import accuracy_table, parse_models
+    from arc.cli.errors import one_line
+    from arc.data.synth import get_preset
+    from arc.training.stop import Interrupted
+
+    for flag, check, value in (("--preset", get_preset, preset), ("--models", parse_models, models)):
+        try:
+            check(value)
+        except ValueError as e:
+            raise OneLineError(f"{flag}: {e}") from None
+    names = parse_models(models)
+    out = out or f"runs/bench-accuracy-{preset}"
+    progress = _RunProgress(len(names) * seeds)
+    try:
+        with progress:
+            table = accuracy_table(out, preset=preset, models=names, seeds=seeds, data_root=data_root, jobs=jobs,
+                                   threads=threads, overrides={"epochs": epochs} if epochs else None,
+                                   on_event=progress)
+    except (OSError, ValueError) as e:
+        raise OneLineError(f"arc bench accuracy: {one_line(e)}") from None
+    except Interrupted as e:
+        click.echo(str(e), err=True)
+        raise SystemExit(e.exit_code) from None
+    rows = [{"model": m["label"], "runs": m["runs"],
+             "top-1 %": f"{100 * m['top1_mean']:.1f} ± {100 * m['top1_std']:.1f}",
+             "mean class acc %": f"{100 * m['mean_class_acc_mean']:.1f} ± {100 * m['mean_class_acc_std']:.1f}",
+             "params (M)": round(m["params"] / 1e6, 2), "multiply-adds (G)": round(m["macs"] / 1e9, 3),
+             "CPU min/run": round(m["cpu_s_mean"] / 60, 1)} for m in table["models"].values()]
+    print_rows(rows, f"{table['dataset']} v{table['version']}: validation accuracy of the last checkpoint, "
+                     f"mean ± sd over seeds")
+    click.echo(f"wrote {out}/accuracy.csv, accuracy.json, accuracy.png")
+    for name, why in table["failed"].items():
+        click.echo(f"failed: {name}: {why}", err=True)
+    if table["failed"]:
+        raise SystemExit(1)
+
+
+class _RunProgress:
+    """`on_event` for `accuracy_table`: a rich display (runs done, each running run's epochs) on a terminal, else one
+    line per event."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.done = 0
+        self.bar = None
+        self.tasks = {}
+
+    def __enter__(self):
+        import sys
+
+        if sys.stderr.isatty():
+            from rich import progress as rp
+            from rich.console import Console
+
+            self.bar = rp.Progress(rp.TextColumn("{task.description}"), rp.BarColumn(), rp.MofNCompleteColumn(),
+                                   rp.TimeElapsedColumn(), console=Console(stderr=True))
+            self.bar.start()
+            self.tasks["all"] = self.bar.add_task("runs", total=self.total)
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.stop()
+
+    def __call__(self, kind: str, run, info):
+        if kind in ("skipped", "done", "failed"):
+            self.done += 1
+        if self.bar is None:
+            detail = {"epoch": lambda: f"epoch {info[0]}/{info[1]}",
+                      "done": lambda: f"top-1 {100 * info['top1']:.1f}%, mean class acc "
+                                      f"{100 * info['mean_class_acc']:.1f}%, {info['cpu_s'] / 60:.1f} CPU min, "
+                                      f"{info['wall_s'] / 60:.1f} min wall",
+                      "failed": lambda: str(info)}.get(kind, lambda: "")()
+            click.echo(f"[{self.done}/{self.total}] {run.name}: {kind}{': ' + detail if detail else ''}", err=True)
+            return
+        self.bar.update(self.tasks["all"], completed=self.done)
+        if kind == "started":
+            self.tasks[run.name] = self.bar.add_task(f"  {run.name}", total=None)
+        elif kind == "epoch" and run.name in self.tasks:
+            self.bar.update(self.tasks[run.name], completed=info[0], total=info[1])
+        elif kind in ("done", "failed") and run.name in self.tasks:
+            self.bar.remove_task(self.tasks.pop(run.name))
+            if kind == "failed":
+                self.bar.console.print(f"failed: {run.name}: {info}")

@@ -1,5 +1,5 @@
 """One error style for every command: `Error: <what, where, what was expected>` on one line, exit code 2, printed
-by rank 0 only under torchrun. The root group (`cli.main`) turns every usage error into that line; commands raise
+by rank 0 only under torchrun. The root group (`arc.cli.main`) turns every usage error into that line; commands raise
 `OneLineError` (or any `click.UsageError`) and wrap library calls in `library_errors()`."""
 
 from __future__ import annotations

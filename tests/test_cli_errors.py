@@ -130,7 +130,7 @@ def test_train_help_lists_the_options_of_the_issue():
                    "--pretrained", "--out", "--resume", "--save-every", "--seed", "--deterministic", "--device",
                    "--amp", "--channels-last", "--compile", "--max-bad-fraction", "--input-size", "--no-shift"):
         assert option in listed, option
-    assert "[ssv1|diving48|diving48-v1|k400|list|synthetic]" in result.output
+    assert "[ssv1|diving48|diving48-v1|k400|list|synthetic|synthetic-fine]" in result.output
 
 
 def bad_checkpoints(tmp_path):

@@ -86,8 +86,8 @@ def test_the_data_home_is_used_and_data_root_overrides_it(home, tiny_diving48, t
 
 def test_an_explicit_synthetic_root_that_does_not_exist_is_generated_only_when_asked(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(synth, "ensure_synthetic", lambda cache_dir=None, seed=0: calls.append(cache_dir) or
-                        Path(cache_dir or tmp_path / "default"))
+    monkeypatch.setattr(synth, "ensure_synthetic", lambda cache_dir=None, seed=0, preset="order":
+                        calls.append(cache_dir) or Path(cache_dir or tmp_path / "default"))
     typo = tmp_path / "typo"
     with pytest.raises(MissingDataFile, match="no such folder.*arc data synth --out DIR.*--generate"):
         resolve_data_root("synthetic", str(typo))

@@ -1,5 +1,6 @@
 """The built-in synthetic dataset: deterministic, order-only classes, real files through the real loaders."""
 
+import dataclasses
 import json
 import os
 
@@ -88,21 +89,21 @@ def test_write_synthetic_refuses_a_used_folder(tmp_path):
 
 
 def test_ensure_synthetic_writes_once_repairs_and_survives_interruption(tmp_path, monkeypatch):
-    monkeypatch.setattr(synth, "DEFAULTS", TINY)
+    order = synth.PRESETS["order"]
     # an interrupted generation leaves no folder that could pass for the dataset
-    real_render, calls = synth.render_video, []
+    calls = []
 
     def failing_render(*args, **kwargs):
         calls.append(1)
         if len(calls) == 4:
             raise KeyboardInterrupt
-        return real_render(*args, **kwargs)
+        return order.render(*args, **kwargs)
 
-    monkeypatch.setattr(synth, "render_video", failing_render)
+    monkeypatch.setitem(synth.PRESETS, "order", dataclasses.replace(order, defaults=TINY, render=failing_render))
     with pytest.raises(KeyboardInterrupt):
         ensure_synthetic(tmp_path, seed=0)
     assert not any(p.name.startswith("synthetic") for p in tmp_path.iterdir())
-    monkeypatch.setattr(synth, "render_video", real_render)
+    monkeypatch.setitem(synth.PRESETS, "order", dataclasses.replace(order, defaults=TINY))
 
     folder = ensure_synthetic(tmp_path, seed=0)
     assert folder.name == f"synthetic-v{synth.VERSION}-seed0" and is_complete(folder, seed=0, layout="ssv1", **TINY)
@@ -118,10 +119,15 @@ def test_ensure_synthetic_writes_once_repairs_and_survives_interruption(tmp_path
     assert not is_complete(folder, seed=0, layout="ssv1", **TINY)
     assert ensure_synthetic(tmp_path, seed=0) == folder and victim.is_dir()
     assert json.loads((folder / "synth.json").read_text())["videos"] == {"train": 10, "val": 5}
+    # a set written before there were presets (no "preset" in its manifest) is the order set
+    manifest = json.loads((folder / "synth.json").read_text())
+    del manifest["preset"]
+    (folder / "synth.json").write_text(json.dumps(manifest))
+    assert is_complete(folder, seed=0, layout="ssv1", **TINY) and not is_complete(folder, "fine", seed=0)
 
 
 def test_ensure_synthetic_uses_arc_cache(tmp_path, monkeypatch):
-    monkeypatch.setattr(synth, "DEFAULTS", TINY)
+    monkeypatch.setitem(synth.PRESETS, "order", dataclasses.replace(synth.PRESETS["order"], defaults=TINY))
     monkeypatch.setenv("ARC_CACHE", str(tmp_path / "cache"))
     assert ensure_synthetic(seed=2).parent == tmp_path / "cache"
 

@@ -5,9 +5,10 @@ so `~/.cache/arc/data`). Each dataset sits in it under a fixed name (`arc.data.r
 `diving48/`, `sthv1/`, `kinetics400/`) in the layout it is distributed in. A command's `--data-root` overrides it:
 
 - a dataset as distributed: `--data-root DIR`, else `<data home>/<folder>`;
-- `synthetic`: a folder written by `arc data synth`, or a cache folder where the default set is (or is then)
-  generated; the default cache is used when no folder is given. An explicit folder that does not exist is an error
-  unless `generate=True` (`arc train --generate`), so a typo does not write 35 MB somewhere unexpected;
+- `synthetic`, `synthetic-fine`: a folder written by `arc data synth` (`--preset fine` for the second), or a cache
+  folder where the preset's set is (or is then) generated; the default cache is used when no folder is given. An
+  explicit folder that does not exist is an error unless `generate=True` (`arc train --generate`), so a typo does
+  not write 35 MB somewhere unexpected;
 - `list`: by default the folder of the training list file (paths in lists are relative to it).
 """
 
@@ -67,8 +68,11 @@ def resolve_data_root(dataset: str, data_root: str | None, list_file: str | None
     """The data folder of `dataset`; a `ValueError` (`MissingDataFile` when a folder is missing) saying where it
     looked, what it expects there and what to do. `generate`: write the synthetic set into an explicit `data_root`
     that does not exist yet."""
-    if dataset == "synthetic":
-        return _synthetic_root(data_root, generate)
+    from arc.data.synth import preset_of
+
+    preset = preset_of(dataset)
+    if preset is not None:
+        return _synthetic_root(preset, data_root, generate)
     if data_root is None and dataset == "list":
         if list_file:
             return Path(list_file).expanduser().resolve().parent
@@ -85,13 +89,17 @@ def resolve_data_root(dataset: str, data_root: str | None, list_file: str | None
     return root
 
 
-def _synthetic_root(data_root: str | None, generate: bool) -> Path:
-    from arc.data.synth import ensure_synthetic
+def _synthetic_root(preset, data_root: str | None, generate: bool) -> Path:
+    from arc.data.synth import ensure_synthetic, read_manifest
 
     if data_root is None:
-        return Path(ensure_synthetic())
+        return Path(ensure_synthetic(preset=preset.name))
     root = Path(data_root).expanduser()
     if (root / "synth.json").is_file():
+        written = (read_manifest(root) or {}).get("preset", "order")
+        if written != preset.name:
+            raise MissingDataFile(root, f"holds the synthetic preset {written!r}; --dataset {preset.dataset} reads "
+                                        f"the preset {preset.name!r} (arc data synth --preset {preset.name})")
         return root
     if not root.exists() and not generate:
         raise MissingDataFile(root, "no such folder (--data-root); write the synthetic dataset there with "
@@ -99,7 +107,7 @@ def _synthetic_root(data_root: str | None, generate: bool) -> Path:
                                     "--data-root for the default cache")
     if root.exists() and not root.is_dir():
         raise MissingDataFile(root, "not a folder (--data-root)")
-    return Path(ensure_synthetic(cache_dir=root))
+    return Path(ensure_synthetic(cache_dir=root, preset=preset.name))
 
 
 def check_writable(folder) -> Path:

@@ -15,6 +15,7 @@ from pathlib import Path
 from arc.data import formats
 from arc.data.errors import MissingDataFile
 from arc.data.synth import CLASSES as SYNTH_CLASSES
+from arc.data.synth_fine import CLASSES as FINE_CLASSES
 
 SPLITS = ("train", "val", "test")   # every dataset's, in this order (Diving48's "val" is its test list)
 
@@ -69,6 +70,9 @@ DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (
                 "selective", uses_list_file=True),
     DatasetSpec("synthetic", "the built-in synthetic dataset (SSv1 layout)", _index_without_lists(formats.ssv1_index),
                 len(SYNTH_CLASSES), (240, 320), "selective"),
+    # Frames are cropped as written (48×48 by default, no pre-scaling); every class has a mirror twin.
+    DatasetSpec("synthetic-fine", "the fine-grained synthetic dataset (SSv1 layout; docs/results.md)",
+                _index_without_lists(formats.ssv1_index), len(FINE_CLASSES), None, "selective"),
 )}
 
 

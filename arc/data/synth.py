@@ -24,16 +24,19 @@ left" one); "Shaking something" flips into itself.
 
 from __future__ import annotations
 
-import colorsys
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from arc.data import synth_fine
+from arc.data.synth_draw import SHAPES, SUPERSAMPLE, background, colour, draw_shape, reduce
 
 VERSION = 1
 PATTERNS = {
@@ -44,27 +47,9 @@ PATTERNS = {
     "Shaking something": lambda t, s: np.abs(s - (1 - np.abs(1 - 2 * ((2 * t) % 1.0)))),
 }
 CLASSES = sorted(PATTERNS)
-SHAPES = ("circle", "square", "triangle", "diamond")
-SUPERSAMPLE = 2
 DEFAULTS = dict(train_per_class=80, val_per_class=24, frames=(14, 18), size=(72, 96))
 _SPLIT_CODE = {"train": 1, "val": 2}
 X264_EXACT = "threads=1:lookahead-threads=1:asm=0"   # the same bytes on every run and machine (write_mp4)
-
-
-def _colour(h, s, v):
-    return tuple(int(round(255 * c)) for c in colorsys.hsv_to_rgb(h % 1.0, s, v))
-
-
-def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, x: float, y: float, r: float, fill):
-    if shape == "circle":
-        draw.ellipse((x - r, y - r, x + r, y + r), fill=fill)
-    elif shape == "square":
-        q = 0.85 * r
-        draw.rectangle((x - q, y - q, x + q, y + q), fill=fill)
-    elif shape == "triangle":
-        draw.polygon([(x, y - r), (x + r, y + 0.8 * r), (x - r, y + 0.8 * r)], fill=fill)
-    else:
-        draw.polygon([(x, y - r), (x + r, y), (x, y + r), (x - r, y)], fill=fill)
 
 
 @dataclass
@@ -82,24 +67,11 @@ class Scene:
 def plan_video(rng: np.random.Generator, label: str, num_frames: int, size: tuple[int, int] = (72, 96)) -> Scene:
     """The scene of one video of class `label` (`size` = (h, w)); every random choice comes from `rng`."""
     h, w = size
-    ss = SUPERSAMPLE
-    # static background: a vertical gradient and up to two small still blobs
-    hue, sat = rng.random(), rng.uniform(0.15, 0.6)
-    v_bg = rng.uniform(0.25, 0.75)
-    top = np.array(_colour(hue, sat, min(v_bg + 0.1, 1)), dtype=np.float32)
-    bottom = np.array(_colour(hue + 0.05, sat, max(v_bg - 0.1, 0)), dtype=np.float32)
-    ramp = np.linspace(0, 1, h * ss, dtype=np.float32)[:, None, None]
-    bg = np.broadcast_to(top + (bottom - top) * ramp, (h * ss, w * ss, 3)).astype(np.uint8)
-    background = Image.fromarray(bg)
-    draw = ImageDraw.Draw(background)
-    for _ in range(rng.integers(0, 3)):
-        _draw_shape(draw, SHAPES[rng.integers(len(SHAPES))], rng.uniform(0, w) * ss, rng.uniform(0, h) * ss,
-                    rng.uniform(0.04, 0.08) * h * ss,
-                    _colour(rng.random(), rng.uniform(0.1, 0.4), np.clip(v_bg + rng.uniform(-0.2, 0.2), 0, 1)))
+    bg, v_bg = background(rng, h, w)
     # the moving object: contrasting brightness, random shape, colour, size, stretch and height
     v_obj = v_bg + rng.choice([-1, 1]) * rng.uniform(0.35, 0.5)
     v_obj = v_obj if 0.05 <= v_obj <= 0.95 else v_bg - np.sign(v_obj - v_bg) * 0.42
-    fill = _colour(rng.random(), rng.uniform(0.4, 0.9), float(np.clip(v_obj, 0.03, 0.97)))
+    fill = colour(rng.random(), rng.uniform(0.4, 0.9), float(np.clip(v_obj, 0.03, 0.97)))
     shape = SHAPES[rng.integers(len(SHAPES))]
     radius = rng.uniform(0.12, 0.17) * h
     length = rng.uniform(0.35, 0.55) * w
@@ -109,18 +81,17 @@ def plan_video(rng: np.random.Generator, label: str, num_frames: int, size: tupl
     t = (np.arange(num_frames) + 0.5) / num_frames
     xs = left + length * PATTERNS[label](t, start_side) + rng.uniform(-0.5, 0.5, num_frames)
     ys = height + rng.uniform(-0.5, 0.5, num_frames)
-    return Scene(background, shape, fill, radius, xs, ys)
+    return Scene(bg, shape, fill, radius, xs, ys)
 
 
 def draw_video(scene: Scene) -> list[Image.Image]:
     """The frames of a scene (RGB, drawn supersampled and reduced, so the motion is sub-pixel smooth)."""
     ss = SUPERSAMPLE
-    w, h = scene.background.width // ss, scene.background.height // ss
     frames = []
     for x, y in zip(scene.xs, scene.ys, strict=True):
         img = scene.background.copy()
-        _draw_shape(ImageDraw.Draw(img), scene.shape, x * ss, y * ss, scene.radius * ss, scene.fill)
-        frames.append(img.resize((w, h), Image.BOX))
+        draw_shape(ImageDraw.Draw(img), scene.shape, x * ss, y * ss, scene.radius * ss, scene.fill)
+        frames.append(reduce(img))
     return frames
 
 
@@ -130,12 +101,47 @@ def render_video(rng: np.random.Generator, label: str, num_frames: int,
     return draw_video(plan_video(rng, label, num_frames, size))
 
 
-def _videos(seed: int, split: str, per_class: int, frames: tuple[int, int]):
+@dataclass(frozen=True)
+class Preset:
+    """A family of synthetic datasets: its dataset name in the registry (and recipe), the version of its generator
+    (a cached set is rewritten when it changes), its classes, how one video is drawn, and its default size."""
+
+    name: str
+    dataset: str
+    version: int
+    classes: tuple[str, ...]
+    render: Callable[..., list[Image.Image]]     # (rng, label, num_frames, size) -> frames
+    defaults: dict
+    about: str
+
+
+PRESETS: dict[str, Preset] = {p.name: p for p in (
+    Preset("order", "synthetic", VERSION, tuple(CLASSES), render_video, DEFAULTS,
+           "5 classes that differ in the order in which one object visits a stretch (make demo's set)"),
+    Preset("fine", "synthetic-fine", synth_fine.VERSION, tuple(synth_fine.CLASSES), synth_fine.render_video,
+           synth_fine.DEFAULTS, "12 classes that differ in how a small arm turns on a moving body, among "
+                                "distractors (the fine-grained benchmark, docs/results.md)"),
+)}
+
+
+def get_preset(name: str) -> Preset:
+    """The preset `name`; ValueError listing the presets otherwise."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown synthetic preset {name!r}; expected one of {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def preset_of(dataset: str) -> Preset | None:
+    """The preset whose registry name is `dataset` (None for a dataset that is not synthetic)."""
+    return next((p for p in PRESETS.values() if p.dataset == dataset), None)
+
+
+def _videos(seed: int, split: str, per_class: int, frames: tuple[int, int], classes=CLASSES):
     """(video number, class name, frame count, rng) of every video of a split, classes interleaved at random."""
-    order = np.random.default_rng((seed, _SPLIT_CODE[split], 0)).permutation(per_class * len(CLASSES))
+    order = np.random.default_rng((seed, _SPLIT_CODE[split], 0)).permutation(per_class * len(classes))
     for k, j in enumerate(order):
         rng = np.random.default_rng((seed, _SPLIT_CODE[split], 1, int(j)))
-        yield k, CLASSES[j % len(CLASSES)], int(rng.integers(frames[0], frames[1] + 1)), rng
+        yield k, classes[j % len(classes)], int(rng.integers(frames[0], frames[1] + 1)), rng
 
 
 def write_mp4(path: Path, frames: list[Image.Image], fps: int = 12) -> Path:
@@ -159,23 +165,24 @@ def write_mp4(path: Path, frames: list[Image.Image], fps: int = 12) -> Path:
     return path
 
 
-def _write(tmp: Path, seed: int, layout: str, train_per_class: int, val_per_class: int,
+def _write(tmp: Path, preset: Preset, seed: int, layout: str, train_per_class: int, val_per_class: int,
            frames: tuple[int, int], size: tuple[int, int]) -> dict:
+    classes = list(preset.classes)
     counts = {}
     if layout == "ssv1":
-        (tmp / "something-something-v1-labels.csv").write_text("".join(f"{c}\n" for c in CLASSES))
+        (tmp / "something-something-v1-labels.csv").write_text("".join(f"{c}\n" for c in classes))
         video_dir = tmp / "20bn-something-something-v1"
     else:
-        (tmp / "Diving48_vocab.json").write_text(json.dumps([c.split() for c in CLASSES]))
+        (tmp / "Diving48_vocab.json").write_text(json.dumps([c.split() for c in classes]))
         video_dir = tmp / "rgb"
     video_dir.mkdir()
     next_id = 1
     for split, per_class in (("train", train_per_class), ("val", val_per_class)):
         lines, entries = [], []
-        for _, label, n, rng in _videos(seed, split, per_class, frames):
+        for _, label, n, rng in _videos(seed, split, per_class, frames, classes):
             vid = str(next_id) if layout == "ssv1" else f"synth_{next_id:05d}"
             next_id += 1
-            images = render_video(rng, label, n, size)
+            images = preset.render(rng, label, n, size)
             if layout == "ssv1":
                 (video_dir / vid).mkdir()
                 for f, img in enumerate(images, 1):
@@ -183,26 +190,32 @@ def _write(tmp: Path, seed: int, layout: str, train_per_class: int, val_per_clas
                 lines.append(f"{vid};{label}\n")
             else:
                 write_mp4(video_dir / f"{vid}.mp4", images)
-                entries.append({"vid_name": vid, "label": CLASSES.index(label), "start_frame": 0, "end_frame": n})
+                entries.append({"vid_name": vid, "label": classes.index(label), "start_frame": 0, "end_frame": n})
         if layout == "ssv1":
             name = {"train": "train", "val": "validation"}[split]
             (tmp / f"something-something-v1-{name}.csv").write_text("".join(lines))
         else:
             name = {"train": "train", "val": "test"}[split]
             (tmp / f"Diving48_V2_{name}.json").write_text(json.dumps(entries))
-        counts[split] = per_class * len(CLASSES)
+        counts[split] = per_class * len(classes)
     return counts
 
 
-def write_synthetic(out, *, seed: int = 0, layout: str = "ssv1", train_per_class: int = 80,
-                    val_per_class: int = 24, frames: tuple[int, int] = (14, 18),
-                    size: tuple[int, int] = (72, 96)) -> Path:
-    """Write the synthetic dataset to the folder `out` (which must not exist or be empty) and return it.
+def write_synthetic(out, *, preset: str = "order", seed: int = 0, layout: str = "ssv1",
+                    train_per_class: int | None = None, val_per_class: int | None = None,
+                    frames: tuple[int, int] | None = None, size: tuple[int, int] | None = None) -> Path:
+    """Write a synthetic dataset of the family `preset` ("order": `make demo`'s set; "fine": the fine-grained
+    benchmark, `arc.data.synth_fine`) to the folder `out` (which must not exist or be empty) and return it.
 
     `layout` "ssv1": `20bn-something-something-v1/<id>/00001.jpg…` and the four SSv1 CSVs (train and
     validation splits); "diving48": `rgb/<vid>.mp4` (H.264 via PyAV), `Diving48_V2_{train,test}.json` and
-    `Diving48_vocab.json`. `frames`: the range of frames per video; `size`: (h, w) of the frames. The
-    folder is written beside `out` first and renamed into place, so it is never seen half-written."""
+    `Diving48_vocab.json`. `frames`: the range of frames per video; `size`: (h, w) of the frames; None: the preset's
+    default. The folder is written beside `out` first and renamed into place, so it is never seen half-written."""
+    p = get_preset(preset)
+    params = resolve_params(preset, train_per_class=train_per_class, val_per_class=val_per_class, frames=frames,
+                            size=size)
+    train_per_class, val_per_class, frames, size = (params[k] for k in ("train_per_class", "val_per_class", "frames",
+                                                                        "size"))
     if layout not in ("ssv1", "diving48"):
         raise ValueError(f"layout must be 'ssv1' or 'diving48', got {layout!r}")
     if train_per_class < 1 or val_per_class < 1:
@@ -217,9 +230,9 @@ def write_synthetic(out, *, seed: int = 0, layout: str = "ssv1", train_per_class
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        counts = _write(tmp, seed, layout, train_per_class, val_per_class, tuple(frames), tuple(size))
-        manifest = dict(version=VERSION, seed=seed, layout=layout, train_per_class=train_per_class,
-                        val_per_class=val_per_class, frames=list(frames), size=list(size), classes=CLASSES,
+        counts = _write(tmp, p, seed, layout, train_per_class, val_per_class, frames, size)
+        manifest = dict(preset=p.name, version=p.version, seed=seed, layout=layout, train_per_class=train_per_class,
+                        val_per_class=val_per_class, frames=list(frames), size=list(size), classes=list(p.classes),
                         videos=counts)
         (tmp / "synth.json").write_text(json.dumps(manifest, indent=1) + "\n")
         if out.exists():
@@ -231,15 +244,31 @@ def write_synthetic(out, *, seed: int = 0, layout: str = "ssv1", train_per_class
     return out
 
 
-def is_complete(folder: Path, **params) -> bool:
-    """Whether `folder` holds a finished synthetic dataset written with `params` (checked via its manifest)."""
+def resolve_params(preset: str = "order", **given) -> dict:
+    """The writing parameters of `preset` with every non-None value of `given` in place of its default."""
+    params = dict(get_preset(preset).defaults)
+    params.update({k: tuple(v) if isinstance(v, list) else v for k, v in given.items() if v is not None})
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+
+
+def read_manifest(folder) -> dict | None:
+    """The `synth.json` of a synthetic dataset folder (None when there is none or it cannot be read)."""
     try:
-        manifest = json.loads((Path(folder) / "synth.json").read_text())
+        return json.loads((Path(folder) / "synth.json").read_text())
     except (OSError, ValueError):
+        return None
+
+
+def is_complete(folder: Path, preset: str = "order", **params) -> bool:
+    """Whether `folder` holds a finished synthetic dataset of `preset` written with `params` (checked via its
+    manifest; a manifest without a preset is of the "order" family, the only one before there were presets)."""
+    manifest = read_manifest(folder)
+    if manifest is None:
         return False
-    expected = dict(version=VERSION, **params)
+    p = get_preset(preset)
+    expected = dict(preset=p.name, version=p.version, **params)
     for key, value in expected.items():
-        got = manifest.get(key)
+        got = manifest.get(key, "order" if key == "preset" else None)
         if (list(value) if isinstance(value, tuple) else value) != got:
             return False
     videos = Path(folder) / ("20bn-something-something-v1" if manifest["layout"] == "ssv1" else "rgb")
@@ -253,26 +282,28 @@ def default_cache() -> Path:
     return Path(os.environ.get("ARC_CACHE") or Path.home() / ".cache" / "arc").expanduser()
 
 
-def ensure_synthetic(cache_dir=None, seed: int = 0) -> Path:
-    """The default synthetic dataset (SSv1 layout) in `cache_dir` (default `$ARC_CACHE` or `~/.cache/arc`),
-    written when missing or incomplete. Safe when several processes (torchrun ranks) call it at once."""
+def ensure_synthetic(cache_dir=None, seed: int = 0, preset: str = "order") -> Path:
+    """The synthetic dataset of `preset` (SSv1 layout, its default size) in `cache_dir` (default `$ARC_CACHE` or
+    `~/.cache/arc`), in the folder `<dataset>-v<version>-seed<seed>`, written when missing or incomplete. Safe when
+    several processes (torchrun ranks, benchmark runs) call it at once."""
+    p = get_preset(preset)
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache()
-    params = dict(seed=seed, layout="ssv1", **DEFAULTS)
-    folder = cache / f"synthetic-v{VERSION}-seed{seed}"
-    if is_complete(folder, **params):
+    params = dict(seed=seed, layout="ssv1", **p.defaults)
+    folder = cache / f"{p.dataset}-v{p.version}-seed{seed}"
+    if is_complete(folder, preset, **params):
         return folder
     cache.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.new-", dir=cache))
     try:
-        built = write_synthetic(staging / "data", seed=seed, layout="ssv1", **DEFAULTS)
-        if folder.exists() and not is_complete(folder, **params):
+        built = write_synthetic(staging / "data", preset=preset, **params)
+        if folder.exists() and not is_complete(folder, preset, **params):
             stale = Path(tempfile.mkdtemp(prefix=f".{folder.name}.stale-", dir=cache))
             os.rename(folder, stale / "old")
             shutil.rmtree(stale, ignore_errors=True)
         try:
             os.rename(built, folder)
         except OSError:
-            if not is_complete(folder, **params):   # another process got there first, unless it failed
+            if not is_complete(folder, preset, **params):   # another process got there first, unless it failed
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
