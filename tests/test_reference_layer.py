@@ -303,3 +303,12 @@ def test_bad_settings_raise_value_error_naming_the_setting():
     _, cache = forward(x, params, shape)
     with pytest.raises(ValueError, match="dy must be float64"):
         reference.arc_backward(np.zeros((1, 2, 3, 4)), cache)
+
+
+def test_the_reference_offers_the_choices_of_the_package():
+    """The reference stays standalone (no import of `arc.nn`), so it names its pools, activations and ARU terms
+    itself: they are the package's (`arc.nn.choices`), or the cross-checks above would skip a choice."""
+    from arc.nn import choices
+    from arc.reference import layer
+
+    assert (layer.POOLS, layer.ARU_ACTS, layer.ARU_NAMES) == (choices.POOLS, choices.ARU_ACTS, choices.ARU_NAMES)
