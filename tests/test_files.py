@@ -86,6 +86,7 @@ WRITES_ELSEWHERE = {   # the files that write otherwise, and why that is safe
     "arc/data/home.py": "a probe that the data home is writable, removed at once",
     "arc/training/outdir.py": "the .lock file",
     "arc/bench/memory.py": "/proc/self/clear_refs",
+    "arc/bench/accuracy.py": "a run's log.txt, the stdout of its process, appended to as it trains (resumed: goes on)",
 }
 
 
