@@ -38,7 +38,7 @@ def _disk_usage(folder) -> tuple[int, int]:
               help="Folder to create (must not exist, or be empty).")
 @click.option("--preset", default="order", show_default=True,
               help="Family: order (make demo's set: 5 classes, the order of one object's motion) or fine (the "
-                   "fine-grained benchmark: 12 classes, how a small arm turns on a moving body; docs/results.md).")
+                   "fine-grained benchmark: 12 classes, how a bead slides along a drifting rod; docs/results.md).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same files.")
 @click.option("--layout", type=click.Choice(["ssv1", "diving48"]), default="ssv1", show_default=True,
               help="ssv1: JPEG frame folders + Something-Something V1 CSVs; diving48: mp4 + Diving48 V2 JSON.")

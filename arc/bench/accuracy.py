@@ -188,8 +188,6 @@ def _start(folder: Path, run: Run) -> subprocess.Popen:
     folder.mkdir(parents=True, exist_ok=True)
     write_text(folder / SPEC, json.dumps({"model": run.model, "seed": run.seed, "config": run.config}, indent=1))
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
-    package_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [env.get("PYTHONPATH")])])
     with open(folder / "log.txt", "a") as log:
         return subprocess.Popen([sys.executable, "-m", "arc.bench.accuracy", str(folder)], stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
@@ -208,9 +206,12 @@ def _difference(a: dict, b: dict) -> str:
 
 
 def _epochs_done(folder: Path) -> int:
+    from arc.viz.common import VizError
+    from arc.viz.curves import read_metrics
+
     try:
-        return sum(1 for line in (folder / "train" / "metrics.jsonl").read_text().splitlines() if line.strip())
-    except OSError:
+        return len(read_metrics(folder / "train"))
+    except VizError:
         return 0
 
 
@@ -247,31 +248,32 @@ def run_one(folder) -> dict:
     import torch
 
     from arc.evaluation import evaluate
+    from arc.scoring import row_normalised
     from arc.training.config import TrainConfig
     from arc.training.loop import train
+    from arc.viz.curves import read_metrics
 
     start = time.perf_counter()
     folder = Path(folder)
     spec = json.loads((folder / SPEC).read_text())
     train_dir = folder / "train"
     last = train_dir / "last.pt"
-    config = TrainConfig(**spec["config"], out=str(train_dir))
     resumed = last.is_file()
     if _epochs_done(folder) < _epochs_of(Run(spec["model"], spec["seed"], spec["config"])):
         train(TrainConfig(**{**spec["config"], "out": str(train_dir), "resume": str(last) if resumed else None}))
     scores = evaluate(last, workers=0, device="cpu", amp="none")
     confusion = np.load(scores["files"]["confusion"])
-    metrics = [json.loads(line) for line in (train_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    metrics = read_metrics(train_dir)
     best = max(metrics, key=lambda r: r["val_top1"])
     usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
     result = {
         "model": spec["model"], "seed": spec["seed"], "top1": scores["top1"], "top5": scores["top5"],
         "mean_class_acc": scores["mean_class_acc"], "videos": scores["videos"],
-        "per_class": [float(confusion[i, i] / max(confusion[i].sum(), 1)) for i in range(len(confusion))],
+        "per_class": np.diag(row_normalised(confusion)).tolist(),
         "confusion": confusion.astype(int).tolist(), "epochs": metrics[-1]["epoch"],
         "final_train_loss": metrics[-1]["train_loss"], "best_val_top1": best["val_top1"],
         "best_epoch": best["epoch"], "cpu_s": sum(u.ru_utime + u.ru_stime for u in usage),
-        "wall_s": time.perf_counter() - start, "resumed": resumed, "threads": config.threads,
+        "wall_s": time.perf_counter() - start, "resumed": resumed, "threads": spec["config"]["threads"],
         "torch": torch.__version__, "finished": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     write_text(folder / RESULT, json.dumps(result, indent=1) + "\n")

@@ -104,7 +104,9 @@ def render_video(rng: np.random.Generator, label: str, num_frames: int,
 @dataclass(frozen=True)
 class Preset:
     """A family of synthetic datasets: its dataset name in the registry (and recipe), the version of its generator
-    (a cached set is rewritten when it changes), its classes, how one video is drawn, and its default size."""
+    (a cached set is rewritten when it changes), its classes, how one video is drawn, and its default size. `order`:
+    5 classes that differ in the order in which one object visits a stretch (make demo's set); `fine`: 12 classes
+    that differ in how a small bead slides along a drifting rod (`arc.data.synth_fine`, docs/results.md)."""
 
     name: str
     dataset: str
@@ -112,15 +114,12 @@ class Preset:
     classes: tuple[str, ...]
     render: Callable[..., list[Image.Image]]     # (rng, label, num_frames, size) -> frames
     defaults: dict
-    about: str
 
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (
-    Preset("order", "synthetic", VERSION, tuple(CLASSES), render_video, DEFAULTS,
-           "5 classes that differ in the order in which one object visits a stretch (make demo's set)"),
+    Preset("order", "synthetic", VERSION, tuple(CLASSES), render_video, DEFAULTS),
     Preset("fine", "synthetic-fine", synth_fine.VERSION, tuple(synth_fine.CLASSES), synth_fine.render_video,
-           synth_fine.DEFAULTS, "12 classes that differ in how a small arm turns on a moving body, among "
-                                "distractors (the fine-grained benchmark, docs/results.md)"),
+           synth_fine.DEFAULTS),
 )}
 
 
@@ -246,8 +245,7 @@ def write_synthetic(out, *, preset: str = "order", seed: int = 0, layout: str = 
 
 def resolve_params(preset: str = "order", **given) -> dict:
     """The writing parameters of `preset` with every non-None value of `given` in place of its default."""
-    params = dict(get_preset(preset).defaults)
-    params.update({k: tuple(v) if isinstance(v, list) else v for k, v in given.items() if v is not None})
+    params = {**get_preset(preset).defaults, **{k: v for k, v in given.items() if v is not None}}
     return {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
 
 
