@@ -297,10 +297,9 @@ def model_report(
     aru = dict(aru_terms=parse_aru_terms(aru_terms), attention=attention)
     out = {"model": _model_args(backbone, frames, num_classes, stages, n, size, **aru)}
     for name, steps in (("tsm", 1), ("arc", n)):
-        with torch.device(device):
-            model = build_model(backbone, num_classes, num_segments=frames, n=steps, stages=stages, **aru).eval()
-            clip = torch.empty(1, frames, 3, size, size)
-        out[name] = {"flops": measure_multiply_adds(model, clip), "params": measure_params(model)}
+        cost = model_cost(dict(backbone=backbone, num_classes=num_classes, num_segments=frames, n=steps,
+                               stages=stages, **aru), size, device)
+        out[name] = {"flops": cost["macs"], "params": cost["params"]}
         if memory:
             out[name]["memory_elements"] = model_memory(backbone, frames, num_classes, stages, steps, size, **aru)
     return out
