@@ -27,7 +27,8 @@ def _emit(rows: list[dict], as_json: bool, title: str) -> None:
 
 @click.group("bench")
 def bench():
-    """Benchmarks that print their figures (rows with a median time and a ratio to the baseline)."""
+    """Benchmarks that print their figures: rows with a median time and a ratio to the baseline, and the accuracy
+    table of docs/results.md."""
 
 
 @bench.command("layer")

@@ -17,8 +17,8 @@ COMMANDS = {
     "predict": ("predict", "predict", "Top-5 classes of video files or frame folders (--json: one line each)."),
     "export": ("export", "export", "Write a checkpoint's model as ONNX or TorchScript, to run without arc."),
     "overhead": ("overhead", "overhead", "FLOPs / parameters / memory of ARC: paper formulas vs measured."),
-    "data": ("data", "data", "Datasets: where they live, download / prepare, check, the synthetic set."),
-    "bench": ("bench", "bench", "Benchmarks that print their figures (layer, reference, training, memory)."),
+    "data": ("data", "data", "Datasets: where they live, download / prepare, check, the synthetic sets."),
+    "bench": ("bench", "bench", "Benchmarks that print their figures (layer, reference, training, memory, accuracy)."),
     "viz": ("viz", "viz", "The paper's figures (attention, states, Grad-CAM, confusion groups) and curves."),
 }
 
