@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from test_data_synth import files_of
 
 import arc.data.synth_fine as fine
 from arc.cli.data import data as data_cli
@@ -15,10 +16,6 @@ from arc.data.home import resolve_data_root
 from arc.data.synth import ensure_synthetic, is_complete, write_synthetic
 
 TINY = dict(train_per_class=2, val_per_class=1, frames=(6, 8), size=(32, 32))
-
-
-def files_of(folder):
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.mark.parametrize("layout", ["ssv1", "diving48"])

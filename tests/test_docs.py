@@ -396,5 +396,7 @@ def run_block(block: Block, world: World, folder: Path, scope: dict) -> list[tup
 def test_every_runnable_command_and_python_block_of_the_page_runs(page, in_world, tmp_path):
     scope: dict = {"__name__": "__docs__"}
     ran = [r for block in blocks(page) for r in run_block(block, in_world, tmp_path, scope)]
+    if page.name == "README.md":            # its comment says what the model returns
+        assert tuple(scope["logits"].shape) == (1, 174)
     print(f"{page.name}: {len(ran)} commands and blocks in {sum(s for _, s in ran):.1f} s; "
           + ", ".join(f"{w} {s:.1f} s" for w, s in sorted(ran, key=lambda r: -r[1])[:4]))

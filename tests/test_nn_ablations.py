@@ -12,7 +12,7 @@ from definition import literal_arc
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import LayerShape
-from test_nn_layer import random_layer
+from test_nn_layer import T, random_layer
 from test_nn_lean import assert_same_layer, build, lean_cases
 from torch import nn
 
@@ -24,7 +24,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 TERM_SETS = [terms for r in range(len(ARU_NAMES) + 1) for terms in itertools.combinations(ARU_NAMES, r)]
 VIEWS = {"both": ("space", "time"), "space": ("space",), "time": ("time",)}   # the pooled views each attention uses
-T = 3
 
 
 def ablated_twin(full: ARCConv2d, terms, attention: str = "both") -> ARCConv2d:
